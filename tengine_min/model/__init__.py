@@ -1,0 +1,1 @@
+"""Jobnet templates: the DSL readers, the validator and instantiation into an execution tree."""
