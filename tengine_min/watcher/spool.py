@@ -1,0 +1,153 @@
+"""Spooling a script's stdout and stderr with bounded memory.
+
+Each stream is read from its pipe in large chunks and written to its spool file (up to an optional
+cap); only the first and the last ``EXCERPT_BYTES`` stay in memory, for the finished event, with
+the exact count of the bytes between them. The pump never blocks on one pipe while the other fills:
+it waits on both (and on the script's exit) with poll.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import select
+from dataclasses import dataclass, field
+from pathlib import Path
+
+EXCERPT_BYTES = 64 * 1024  # head and tail kept for the event, per stream
+READ_CHUNK = 1024 * 1024
+PIPE_SIZE = 1024 * 1024  # asked of the kernel; fewer wake-ups for big outputs
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+
+
+@dataclass
+class StreamSpool:
+    """One output stream: its spool file, its head and tail, and its byte counts."""
+
+    name: str
+    path: Path
+    cap: int | None = None  # bytes kept in the spool file; None = all
+    total_bytes: int = 0
+    spooled_bytes: int = 0
+    head: bytearray = field(default_factory=bytearray)
+    tail: bytearray = field(default_factory=bytearray)
+    _fd: int = -1
+
+    def open(self) -> None:
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def feed(self, data: bytes | memoryview) -> None:
+        """Account for one chunk: spool what the cap allows, update head and tail."""
+        view = memoryview(data)
+        self.total_bytes += len(view)
+        self._spool(view)
+        if len(self.head) < EXCERPT_BYTES:
+            take = EXCERPT_BYTES - len(self.head)
+            self.head += view[:take]
+            view = view[take:]
+        if len(view) >= EXCERPT_BYTES:
+            self.tail = bytearray(view[-EXCERPT_BYTES:])
+        elif len(view):
+            self.tail += view
+            if len(self.tail) > EXCERPT_BYTES:
+                del self.tail[: len(self.tail) - EXCERPT_BYTES]
+
+    def _spool(self, view: memoryview) -> None:
+        room = len(view)
+        if self.cap is not None:
+            room = max(0, min(room, self.cap - self.spooled_bytes))
+        chunk = view[:room]
+        while len(chunk):
+            written = os.write(self._fd, chunk)
+            chunk = chunk[written:]
+        self.spooled_bytes += room
+
+    @property
+    def spool_dropped_bytes(self) -> int:
+        """Bytes the output cap kept out of the spool file."""
+        return self.total_bytes - self.spooled_bytes
+
+    @property
+    def dropped_bytes(self) -> int:
+        """Bytes between the head and the tail, which the event does not carry."""
+        return self.total_bytes - len(self.head) - len(self.tail)
+
+    def summary(self) -> dict:
+        return {
+            "log": str(self.path),
+            "total_bytes": self.total_bytes,
+            "spooled_bytes": self.spooled_bytes,
+            "spool_dropped_bytes": self.spool_dropped_bytes,
+            "head": self.head.decode("utf-8", errors="replace"),
+            "tail": self.tail.decode("utf-8", errors="replace"),
+            "dropped_bytes": self.dropped_bytes,
+        }
+
+
+def enlarge_pipe(fd: int) -> None:
+    """Ask for a bigger pipe buffer; a smaller one still works, only with more wake-ups."""
+    try:
+        fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
+    except OSError:
+        pass
+
+
+def _drain(fd: int, spool: StreamSpool) -> None:
+    """Read what is in the pipe now, without waiting for writers that may still hold it open.
+
+    Bounded, so a grandchild that keeps writing cannot hold the watchdog here.
+    """
+    os.set_blocking(fd, False)
+    budget = 4 * PIPE_SIZE
+    while budget > 0:
+        try:
+            data = os.read(fd, READ_CHUNK)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+                return
+            raise
+        if not data:
+            return
+        spool.feed(data)
+        budget -= len(data)
+
+
+def pump(streams: dict[int, StreamSpool], exit_fd: int | None, has_exited) -> None:
+    """Copy every pipe in ``streams`` ({fd: spool}) until the script has exited.
+
+    ``exit_fd`` is a pidfd that becomes readable when the script exits (None: fall back to
+    calling ``has_exited()`` every 100 ms). After the exit, what is already in the pipes is read
+    and the pipes are closed: a background grandchild still holding them does not keep the job
+    "running" (Tengine's watchdog also finished at the script's own exit).
+    """
+    poller = select.poll()
+    for fd in streams:
+        poller.register(fd, select.POLLIN)
+    if exit_fd is not None:
+        poller.register(exit_fd, select.POLLIN)
+    open_fds = dict(streams)
+    exited = False
+    while not exited:
+        timeout_ms = None if exit_fd is not None else 100
+        for fd, _event in poller.poll(timeout_ms):
+            if fd == exit_fd:
+                exited = True
+                continue
+            data = os.read(fd, READ_CHUNK)
+            if data:
+                open_fds[fd].feed(data)
+            else:  # EOF: every writer closed it; keep waiting for the exit itself
+                poller.unregister(fd)
+                os.close(fd)
+                del open_fds[fd]
+        if exit_fd is None and has_exited():
+            exited = True
+    for fd, spool in open_fds.items():
+        _drain(fd, spool)
+        os.close(fd)

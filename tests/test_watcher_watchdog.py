@@ -1,0 +1,200 @@
+"""The watchdog: events (heartbeats and finished share a key), resend, big output, death."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import asdict
+
+import pytest
+
+from tengine_min import failpoints
+from tengine_min.bus.envelope import Event
+from tengine_min.watcher.events import FINISHED, HEARTBEAT, failure_message, finished_fields
+from tengine_min.watcher.jobdir import JobDir
+from tengine_min.watcher.log import open_log
+from tengine_min.watcher.run import JobIdentity, RunOptions
+from tengine_min.watcher.status import resend
+from tengine_min.watcher.watchdog import watch
+from watcher_support import (dead_amqp_url, log_lines, pid_of, process_gone, read_json,
+                             recording_factory, result_of, run_job, wait_log, wait_until, watcher)
+
+
+
+def prepared_job(state, job_id, command, *, heartbeat=0.05, server="test_server1"):
+    """A job dir as ``run`` leaves it for its watchdog."""
+    jobdir = JobDir(state, job_id)
+    assert jobdir.create()
+    options = RunOptions(amqp_url="amqp://guest:guest@127.0.0.1:1/%2F",
+                         heartbeat_interval=heartbeat, publish_retry_count=0)
+    identity = JobIdentity(execution_id="exec-1", root_jobnet_id="root-1",
+                           target_jobnet_id="jn-1", server_name=server)
+    jobdir.write("request.json", {"job_id": job_id, "command": command, "cwd": os.getcwd(),
+                                  "requested_at": "x", "run_pid": os.getpid(),
+                                  "options": asdict(options), **asdict(identity)})
+    return jobdir
+
+
+def test_heartbeats_and_finished_event_share_one_key(tmp_path):
+    state = tmp_path / "state"
+    jobdir = prepared_job(state, "jw", ["sh", "-c", "echo hello; sleep 0.4; exit 0"])
+    sent: list[Event] = []
+    factory = recording_factory(sent)
+    assert watch(jobdir, open_log(state, "jw"), factory) == 0
+    started = jobdir.started
+    beats = [e for e in sent if e.event_type_name == HEARTBEAT]
+    finals = [e for e in sent if e.event_type_name == FINISHED]
+    assert len(beats) >= 3 and len(finals) == 1
+    assert sent[-1] is finals[0]  # no heartbeat after the finished event
+    assert {e.key for e in sent} == {started["event_key"]}
+    assert all(e.level == "debug" for e in beats)
+    final = finals[0]
+    assert final.level == "info"
+    assert final.source_name == f"job:test_server1/{started['pid']}/root-1/jw"
+    assert final.sender_name == (
+        f"agent:{started['hostname']}/{started['watchdog_pid']}/tengine_job_agent")
+    props = final.properties
+    assert props["exit_status"] == 0 and props["signal"] is None and props["killed"] is False
+    assert props["pid"] == started["pid"]
+    assert props["job_id"] == "jw" and props["execution_id"] == "exec-1"
+    assert props["root_jobnet_id"] == "root-1" and props["target_jobnet_id"] == "jn-1"
+    assert props["stdout_head"] == "hello\n" and props["stdout_dropped_bytes"] == 0
+    assert props["stdout_log"] == str(jobdir.stdout_path)
+    assert "message" not in props
+    # the heartbeat publisher never retries; the finished one uses the job's settings
+    assert [m["retry_count"] for m in factory.made] == [0, 0]
+    assert jobdir.published["key"] == started["event_key"]
+    assert log_lines(state, "published event=finished.process.job.tengine",
+                     f"key={started['event_key']}", "job_id=jw")
+
+
+def test_failed_job_event_carries_tengines_message(tmp_path):
+    state = tmp_path / "state"
+    jobdir = prepared_job(state, "jerr", ["sh", "-c", "echo oops >&2; exit 5"], heartbeat=0)
+    sent: list[Event] = []
+    watch(jobdir, open_log(state, "jerr"), recording_factory(sent))
+    (final,) = sent
+    assert final.level == "error"
+    assert final.properties["exit_status"] == 5
+    assert final.properties["stderr_tail"] == "" and final.properties["stderr_head"] == "oops\n"
+    assert final.properties["message"] == (
+        "Job process failed. STDOUT and STDERR were redirected to files.\n"
+        f"You can see them at '{jobdir.stdout_path}' and '{jobdir.stderr_path}'\n"
+        "on the server 'test_server1'")
+    assert Event.from_json(final.to_json()) == final
+
+
+def test_result_is_recorded_before_publishing_and_kept_when_publishing_fails(tmp_path):
+    state = tmp_path / "state"
+    jobdir = prepared_job(state, "jkeep", ["true"], heartbeat=0)
+    assert watch(jobdir, open_log(state, "jkeep"), recording_factory([], fail=True)) == 3
+    assert jobdir.result["exit_status"] == 0
+    assert jobdir.published is None
+    assert log_lines(state, "result not published", "job_id=jkeep")
+
+
+def test_finished_fields_of_a_killed_job():
+    request = {"job_id": "j", "command": ["sleep", "9"], "server_name": "s1",
+               "root_jobnet_id": "r", "execution_id": "e"}
+    started = {"pid": 7, "event_key": "k", "source_name": "src", "sender_name": "snd"}
+    stream = {"log": "/o", "head": "", "tail": "", "dropped_bytes": 0, "total_bytes": 0}
+    result = {"exit_status": None, "signal": "KILL", "killed": True, "started_at": "t0",
+              "finished_at": "2024-05-01T10:00:00.000000+00:00", "stdout": stream,
+              "stderr": {**stream, "log": "/e"}}
+    fields = finished_fields(request, started, result)
+    assert fields["level"] == "error"
+    assert fields["occurred_at"] == result["finished_at"]
+    assert fields["properties"]["exit_status"] is None
+    assert fields["properties"]["killed"] is True
+    assert fields["properties"]["message"] == failure_message("/o", "/e", "s1")
+    assert fields["properties"]["command"] == "sleep 9"
+
+
+def test_resend_publishes_the_kept_result_with_the_same_key(tmp_path):
+    state = tmp_path / "state"
+    pid_of(run_job(state, "jres", "sh", "-c", "exit 2"))
+    wait_log(state, "result not published", "job_id=jres")
+    # The queue is still not there: resend says so and keeps the result.
+    failed = watcher(state, "resend", "--job-id", "jres", "--amqp-url", dead_amqp_url())
+    assert failed.returncode == 1
+    assert "could not publish the result of job jres" in failed.stderr
+    assert read_json(state / "jobs" / "jres" / "published.json") is None
+    # The queue is back (here: a recording publisher): sent once, marked, logged.
+    sent: list[Event] = []
+    out, err = io.StringIO(), io.StringIO()
+    assert resend(state, "jres", out=out, err=err, factory=recording_factory(sent)) == 0
+    key = read_json(state / "jobs" / "jres" / "started.json")["event_key"]
+    (event,) = sent
+    assert event.key == key and event.event_type_name == FINISHED
+    assert event.properties["exit_status"] == 2
+    assert read_json(state / "jobs" / "jres" / "published.json")["by"] == "resend"
+    assert log_lines(state, "published event=finished.process.job.tengine", f"key={key}",
+                     "by=resend")
+    assert resend(state, "jres", out=out, err=err, factory=recording_factory(sent)) == 0
+    assert len(sent) == 1
+    assert "already published" in out.getvalue()
+    shown = json.loads(watcher(state, "status", "--job-id", "jres", "--json").stdout)
+    assert shown["published"] is True
+
+
+def test_resend_of_a_running_job_is_refused(tmp_path):
+    state = tmp_path / "state"
+    pid_of(run_job(state, "jrun", "sleep", "30"))
+    done = watcher(state, "resend", "--job-id", "jrun")
+    assert done.returncode == 1
+    assert "no result to send for job jrun: it is running" in done.stderr
+    watcher(state, "kill", "--job-id", "jrun")
+
+
+@pytest.mark.timeout(240)
+def test_huge_output_with_bounded_memory_and_exact_counts(tmp_path):
+    """200 MB on each stream: whole files on the host, small excerpts, small watchdog."""
+    state = tmp_path / "state"
+    size = 200_000_000
+    pattern = b"0123456789abcdef\n"  # 17 bytes: the tail's offset shows in its first byte
+    script = (f"yes 0123456789abcdef | head -c {size}; "
+              f"yes 0123456789abcdef | head -c {size} >&2")
+    pid_of(run_job(state, "jbig", "sh", "-c", script))
+    result = result_of(state, "jbig", timeout=200)
+    assert result["exit_status"] == 0
+    for stream in ("stdout", "stderr"):
+        info = result[stream]
+        assert info["total_bytes"] == size
+        assert info["spooled_bytes"] == size
+        assert (state / "jobs" / "jbig" / f"{stream}.log").stat().st_size == size
+        assert info["dropped_bytes"] == size - 2 * 64 * 1024
+        assert info["head"].encode() == (pattern * 4000)[:64 * 1024]
+        start = size - 64 * 1024
+        expected_tail = (pattern * 4000)[start % 17:start % 17 + 64 * 1024]
+        assert info["tail"].encode() == expected_tail
+    # The watchdog measured its own peak RSS just before writing the result.
+    assert 0 < result["watchdog_vm_hwm_kib"] < 64 * 1024, result["watchdog_vm_hwm_kib"]
+
+
+def test_before_publish_failpoint_holds_a_recorded_result(tmp_path):
+    """Paused between recording the result and publishing it (the watcher dying there is S08's
+    "after the job finished" case): the result is on the host, nothing was sent yet."""
+    state = tmp_path / "state"
+    failpoints.arm(state, "watcher.before_publish_finished", "pause")
+    pid_of(run_job(state, "jpub", "sh", "-c", "exit 0"))
+    failpoints.wait_hit(state, "watcher.before_publish_finished", timeout=60)
+    assert read_json(state / "jobs" / "jpub" / "result.json")["exit_status"] == 0
+    assert not log_lines(state, "publish failed", "job_id=jpub")
+    shown = json.loads(watcher(state, "status", "--job-id", "jpub", "--json").stdout)
+    assert shown["state"] == "finished" and shown["published"] is False
+    failpoints.release(state, "watcher.before_publish_finished")
+    wait_log(state, "gave up", "event=finished.process.job.tengine", "job_id=jpub")
+
+
+def test_watchdog_exit_at_before_publish_keeps_the_result(tmp_path):
+    state = tmp_path / "state"
+    failpoints.arm(state, "watcher.before_publish_finished", "exit(9)")
+    pid_of(run_job(state, "jx9", "true"))
+    failpoints.wait_hit(state, "watcher.before_publish_finished", timeout=60)
+    started = read_json(state / "jobs" / "jx9" / "started.json")
+    wait_until(lambda: process_gone(started["watchdog_pid"]), 30, "the watchdog exited")
+    assert not log_lines(state, "publish failed", "job_id=jx9")
+    assert not log_lines(state, "published", "job_id=jx9")
+    shown = json.loads(watcher(state, "status", "--job-id", "jx9", "--json").stdout)
+    assert shown["result_recorded"] is True and shown["published"] is False
