@@ -181,3 +181,14 @@ def test_ruby_files_go_to_the_ruby_reader(tmp_path: Path):
     assert defs.roots[0].where == Where(str(rb), 3)
     assert defs.files[0] == str(rb)
     assert [r.name for r in load_text("x.rb", rb.read_text()).roots] == ["rb_root"]
+
+
+def test_a_directory_marked_with_tengine_ignore_is_skipped_when_its_parent_is_walked(tmp_path):
+    (tmp_path / "good.yaml").write_text("jobnets:\n  - jobnet: good\n    children:\n"
+                                        "      - job: j1\n        script: /bin/true\n")
+    bad = tmp_path / "invalid"
+    bad.mkdir()
+    (bad / "bad.yaml").write_text("jobnets:\n  - jobnet: bad\n")
+    (bad / ".tengine-ignore").write_text("")
+    assert [r.name for r in load([tmp_path]).roots] == ["good"]
+    assert [r.name for r in load([bad]).roots] == ["bad"]

@@ -65,14 +65,19 @@ def read_text(path: str) -> str:
         raise UnreadableInput(f"{path}: not UTF-8 text (byte 0x{data[error.start]:02x} at line "
                               f"{line}); save the file as UTF-8") from None
 
+IGNORE_MARKER = ".tengine-ignore"
+
 
 def definition_files(directory: str) -> list[str]:
     """Every definition file under `directory`, recursively, in sorted order (a directory's files
     before its sub-directories, each level sorted by name). Hidden files and directories (a
-    leading dot: editor and VCS files) are skipped, and so are other extensions."""
+    leading dot: editor and VCS files) are skipped, and so are other extensions. A sub-directory
+    holding a file named `.tengine-ignore` is skipped too (examples/invalid/ has one, so that
+    `tengine validate examples/` checks the good examples); named directly, it is read."""
     found: list[str] = []
     for current, dirs, files in os.walk(directory, onerror=_walk_error):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and not os.path.exists(os.path.join(current, d, IGNORE_MARKER)))
         for name in sorted(files):
             if (not name.startswith(".") and name not in SKIPPED_NAMES
                     and os.path.splitext(name)[1].lower() in EXTENSIONS):

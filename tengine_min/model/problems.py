@@ -24,6 +24,7 @@ CODES: dict[str, tuple[str, str]] = {
     "duplicate_finally": (ERROR, "more than one finally in a jobnet"),
     "duplicate_auto_sequence": (ERROR, "auto_sequence declared more than once"),
     "boot_jobs_with_auto_sequence": (ERROR, "boot_jobs and auto_sequence in one jobnet"),
+    "duplicate_boot_jobs": (ERROR, "boot_jobs declared more than once"),
     "misplaced": (ERROR, "a construct where it is not allowed"),
     "unknown_option": (ERROR, "an option the construct does not take"),
     "empty_script": (ERROR, "a job with no script"),
