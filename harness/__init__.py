@@ -1,0 +1,1 @@
+"""The fault-injection harness: a cluster on one machine, faults, observers and checks."""
