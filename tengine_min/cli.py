@@ -118,7 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the demo: validate the examples and show their trees")
     p.add_argument("--examples", type=Path, default=EXAMPLES, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_demo)
-    from .cli_runtime import add_runtime_commands; add_runtime_commands(sub)  # noqa: I001
+    from .cli_runtime import add_runtime_commands
+    from .console.server import add_console_command
+
+    add_runtime_commands(sub)
+    add_console_command(sub)
     return parser
 
 

@@ -1,0 +1,321 @@
+"""The driver: carries out the kernel's StartJob / KillJob commands on the job hosts.
+
+A small pool of threads takes commands from a queue. For each one it resolves the job's server
+and credential in the resources, builds the `tengine-watcher` command line as Tengine built its
+agent command (tengine-facts section 5), runs it through the server's transport, and reports the
+outcome as ONE event (`started.process.job.tengine` {pid}, `start_failed.job.job.tengine`
+{message}, `kill_sent.job.job.tengine`, `stop_failed.job.job.tengine` {message}), each carrying the
+command's properties (with `driver_task_id`). `report` puts the event in the outbox; the kernel
+handles it when it comes back through the queue. The driver never writes execution state.
+
+Every attempt and every outcome is one line in the core log, with the job id.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import shlex
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..bus import envelope as ev
+from ..bus.envelope import Event
+from ..bus.topology import redact
+from ..config import Settings
+from ..failpoints import failpoint
+from ..logfmt import kv
+from ..model.environment import shell_exports
+from ..resources import Resources, Server, UnknownResource
+from .handlers import Command, CoreIdentity, KillJob, StartJob
+from .transport import CommandResult, LocalTransport, Transport, TransportError
+
+_PID_LINE = re.compile(r"^PID=(\d+)\s*$", re.MULTILINE)
+_SPAWN_ERROR = re.compile(r"^script (not found|not executable): (.*)$", re.MULTILINE)
+EXCERPT = 2000  # characters of a command's output kept in a message
+
+Report = Callable[[Event], None]
+
+
+class DriverError(Exception):
+    """A command that cannot be carried out before anything is sent (unknown server, ...)."""
+
+
+def build_run_command(command: StartJob, *, watcher: str, state_dir: str, amqp_url: str,
+                      server_name: str, settings: Settings) -> str:
+    """`export MM_...=... && { <preparation> } && tengine-watcher run ... -- <script>`. The script
+    is appended verbatim, so the host's shell expands it, as Tengine did."""
+    if not command.script.strip():
+        raise DriverError(f"job {command.name_path} has no script")
+    words = [watcher, "run", "--job-id", command.watcher_job_id, "--state-dir", state_dir,
+             "--amqp-url", amqp_url,
+             "--heartbeat-interval", f"{settings.heartbeat_interval:g}",
+             "--publish-retry-count", str(settings.publish_retry_count),
+             "--publish-retry-interval", f"{settings.publish_retry_interval:g}",
+             "--start-timeout", f"{settings.watcher_start_timeout:g}",
+             "--server-name", server_name,
+             "--execution-id", command.execution_id,
+             "--root-jobnet-id", command.root_jobnet_id]
+    if settings.output_cap is not None:
+        words += ["--output-cap", str(settings.output_cap)]
+    parts = []
+    exports = shell_exports(command.env)
+    if exports:
+        parts.append(exports)
+    if command.preparation and command.preparation.strip():
+        # A block, not a subshell: what the snippet exports reaches the watcher and the script.
+        parts.append("{ " + command.preparation.strip() + "\n}")
+    parts.append(" ".join(shlex.quote(w) for w in words) + " -- " + command.script.strip())
+    return " && ".join(parts)
+
+
+def build_kill_command(command: KillJob, *, watcher: str, state_dir: str) -> str:
+    words = [watcher, "kill", "--job-id", command.watcher_job_id, "--state-dir", state_dir,
+             "--signals", ",".join(command.signals), "--interval", f"{command.interval:g}"]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def parse_pid(stdout: str) -> int | None:
+    """The PID of the last `PID=<n>` line, or None."""
+    found = _PID_LINE.findall(stdout)
+    return int(found[-1]) if found else None
+
+
+def start_failure_reason(result: CommandResult, server: str) -> str:
+    """Why a start command that ran did not give a PID, as a person reads it."""
+    stderr = _excerpt(result.stderr)
+    spawn = _SPAWN_ERROR.search(result.stderr)
+    if result.exit_code in (126, 127) and spawn:
+        return f"script {spawn.group(1)} on {server}: {spawn.group(2).strip()}"
+    if result.exit_code == 0:
+        return (f"tengine-watcher on {server} answered without a PID "
+                f"(stdout: {_excerpt(result.stdout) or 'empty'}); "
+                f"whether the script started is unknown")
+    if result.exit_code == 1 and "tengine-watcher run:" in result.stderr:
+        return f"tengine-watcher run on {server} failed: {stderr}"
+    return (f"the start command on {server} failed with exit status {result.exit_code}: "
+            f"{stderr or 'no output on stderr'}")
+
+
+def _excerpt(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= EXCERPT else text[:EXCERPT] + "..."
+
+
+class Driver:
+    """`submit(command)` queues; `start()` starts the threads; `stop(grace)` ends them."""
+
+    def __init__(self, settings: Settings, resources: Resources, report: Report, *,
+                 log: logging.Logger, identity: CoreIdentity, amqp_url: str,
+                 transport_for: Callable[[Server], Transport] | None = None) -> None:
+        self.settings = settings
+        self.resources = resources
+        self.report = report
+        self.log = log
+        self.identity = identity
+        self.amqp_url = amqp_url
+        self._transport_for = transport_for or self._default_transport
+        self._transports: dict[str, Transport] = {}
+        self._transports_lock = threading.Lock()
+        self._queue: queue.Queue[Command | None] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        self._busy = 0
+        self._busy_lock = threading.Lock()
+
+    # -- the pool --
+
+    def start(self) -> None:
+        for number in range(self.settings.driver_threads):
+            # Daemon threads: a command stuck on a host must not keep a stopping core alive;
+            # its driver task stays open and recover() deals with it at the next start.
+            thread = threading.Thread(target=self._work, name=f"driver-{number + 1}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def submit(self, command: Command) -> None:
+        """The kernel's dispatch: queue a command for a driver thread."""
+        self._queue.put(command)
+
+    def stop(self, grace: float) -> int:
+        """Let the threads finish what is queued for up to `grace` seconds; returns how many
+        commands were left unfinished (their driver tasks stay open for recover())."""
+        for _ in self._threads:
+            self._queue.put(None)  # after what is queued: the threads finish that first
+        deadline = time.monotonic() + grace
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._stopping.set()
+        left = [c for c in self._drain() if c is not None]
+        with self._busy_lock:
+            busy = self._busy
+        for command in left:
+            self.log.warning("driver command left for recovery %s", kv(
+                command=type(command).__name__, job_id=command.vertex_id,
+                task_id=command.task_id))
+        return len(left) + busy
+
+    def _drain(self) -> list[Command | None]:
+        items = []
+        while True:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                return items
+
+    def _work(self) -> None:
+        while True:
+            command = self._queue.get()
+            if command is None or self._stopping.is_set():
+                return
+            with self._busy_lock:
+                self._busy += 1
+            try:
+                event = self.execute(command)
+                try:
+                    self.report(event)
+                except Exception as exc:  # noqa: BLE001 - store down: recover() finds the task
+                    self.log.error("driver outcome not recorded %s", kv(
+                        job_id=command.vertex_id, task_id=command.task_id,
+                        event=event.event_type_name, error=f"{type(exc).__name__}: {exc}"))
+            except Exception as exc:  # a bug: log it, never lose the thread
+                self.log.exception("driver command crashed %s", kv(
+                    job_id=command.vertex_id, task_id=command.task_id,
+                    error=type(exc).__name__))
+            finally:
+                with self._busy_lock:
+                    self._busy -= 1
+
+    # -- one command --
+
+    def execute(self, command: Command) -> Event:
+        """Carry out one command and return its outcome event (not yet reported)."""
+        if isinstance(command, StartJob):
+            return self._start(command)
+        return self._kill(command)
+
+    def _start(self, command: StartJob) -> Event:
+        fields = {"job_id": command.vertex_id, "name_path": command.name_path,
+                  "task_id": command.task_id, "server": command.server_name}
+        try:
+            server, transport = self._resolve(command)
+            amqp_url = server.amqp_url or self.amqp_url
+            line = build_run_command(
+                command, watcher=transport.watcher_command,
+                state_dir=transport.watcher_state_dir, amqp_url=amqp_url,
+                server_name=server.name, settings=self.settings)
+        except (UnknownResource, DriverError) as exc:
+            reason = str(exc)
+            self.log.error("start failed %s", kv(**fields, reason=reason))
+            return self._event(ev.START_FAILED_JOB, command, "error", message=reason)
+        try:
+            shown = line.replace(amqp_url, redact(amqp_url))  # no password in the log
+            result = self._run("start", server, transport, line, shown, fields)
+        except TransportError as exc:
+            unknown = ("whether the script started is unknown" if exc.request_sent
+                       else "the script was not started")
+            reason = f"{exc}; {unknown}"
+            self.log.error("start failed %s", kv(**fields, reason=reason))
+            return self._event(ev.START_FAILED_JOB, command, "error", message=reason)
+        pid = parse_pid(result.stdout) if result.exit_code == 0 else None
+        if pid is None:
+            reason = start_failure_reason(result, server.name)
+            self.log.error("start failed %s", kv(**fields, exit_code=result.exit_code,
+                                                 reason=reason))
+            return self._event(ev.START_FAILED_JOB, command, "error", message=reason)
+        self.log.info("start succeeded %s", kv(**fields, pid=pid))
+        return self._event(ev.STARTED_PROCESS_JOB, command, "info", pid=pid)
+
+    def _kill(self, command: KillJob) -> Event:
+        fields = {"job_id": command.vertex_id, "name_path": command.name_path,
+                  "task_id": command.task_id, "server": command.server_name, "pid": command.pid}
+        try:
+            server, transport = self._resolve(command)
+        except (UnknownResource, DriverError) as exc:
+            reason = str(exc)
+            self.log.error("kill failed %s", kv(**fields, reason=reason))
+            return self._event(ev.STOP_FAILED_JOB, command, "error", message=reason)
+        failpoint("driver.before_kill", state_dir=self.settings.state_dir, logger=self.log)
+        line = build_kill_command(command, watcher=transport.watcher_command,
+                                  state_dir=transport.watcher_state_dir)
+        try:
+            result = self._run("kill", server, transport, line, line, fields)
+        except TransportError as exc:
+            unknown = ("whether the kill reached the process is unknown" if exc.request_sent
+                       else "no signal was sent")
+            reason = f"{exc}; {unknown}"
+            self.log.error("kill failed %s", kv(**fields, reason=reason))
+            return self._event(ev.STOP_FAILED_JOB, command, "error", message=reason)
+        output = _excerpt(result.stdout)
+        if result.exit_code != 0:
+            reason = (f"tengine-watcher kill on {server.name} failed with exit status "
+                      f"{result.exit_code}: {_excerpt(result.stderr) or output}")
+            self.log.error("kill failed %s", kv(**fields, reason=reason))
+            return self._event(ev.STOP_FAILED_JOB, command, "error", message=reason)
+        self.log.info("kill sent %s", kv(**fields, output=output))
+        return self._event(ev.KILL_SENT_JOB, command, "info", message=output)
+
+    def _resolve(self, command: Command) -> tuple[Server, Transport]:
+        server = self.resources.server(command.server_name)
+        if command.credential_name:
+            self.resources.credential(command.credential_name)
+        elif server.transport != "local":
+            raise DriverError(f"no credential given for {command.name_path} on server "
+                              f"{server.name!r} (set credential_name in the definition)")
+        return server, self._transport(server)
+
+    def _transport(self, server: Server) -> Transport:
+        with self._transports_lock:
+            transport = self._transports.get(server.name)
+            if transport is None:
+                transport = self._transport_for(server)
+                self._transports[server.name] = transport
+            return transport
+
+    def _default_transport(self, server: Server) -> Transport:
+        if server.transport == "local":
+            state_dir = server.watcher_state_dir or str(self.settings.watcher_state_dir)
+            return LocalTransport(server.name, Path(state_dir).expanduser(),
+                                  watcher_command=server.watcher_command)
+        raise DriverError(f"server {server.name!r} uses the {server.transport} transport, "
+                          f"which this version cannot use yet")
+
+    def _run(self, what: str, server: Server, transport: Transport, line: str, shown: str,
+             fields: dict[str, Any]) -> CommandResult:
+        """Run with the retry policy of the server (else the settings): only retryable
+        transport errors are retried. Raises the last TransportError."""
+        retries = (server.retry_count if server.retry_count is not None
+                   else self.settings.command_retry_count)
+        interval = (server.retry_interval if server.retry_interval is not None
+                    else self.settings.command_retry_interval)
+        attempts = retries + 1
+        for attempt in range(1, attempts + 1):
+            self.log.info("%s attempt %s", what, kv(**fields, attempt=f"{attempt}/{attempts}",
+                                                    command=shown))
+            try:
+                return transport.run(line, timeout=self.settings.command_timeout)
+            except TransportError as exc:
+                last = attempt == attempts or not exc.retryable
+                self.log.warning("%s attempt failed %s", what, kv(
+                    **fields, attempt=f"{attempt}/{attempts}", error=str(exc),
+                    error_class=type(exc).__name__, retryable=exc.retryable,
+                    request_sent=exc.request_sent, action="give up" if last else "retry"))
+                if last:
+                    raise
+                if self._stopping.wait(interval):
+                    raise
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _event(self, name: str, command: Command, level: str, **extra: Any) -> Event:
+        props = dict(command.properties)
+        props.setdefault("driver_task_id", command.task_id)
+        props.update(extra)
+        props["server_name"] = command.server_name
+        host, pid = self.identity.host, self.identity.pid
+        return Event(event_type_name=name,
+                     source_name=f"job:{host}/{pid}/{command.root_jobnet_id}/{command.vertex_id}",
+                     sender_name=f"tengined:{host}/{pid}", level=level, properties=props)
