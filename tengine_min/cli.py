@@ -9,9 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def _load_and_validate(paths: list[str]):
@@ -77,29 +74,6 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Validate the examples and print the expanded tree of each runnable root jobnet."""
-    from rich.console import Console
-
-    from .model.render import render_template
-    from .model.validator import runnable_roots
-
-    console = Console()
-    examples = str(args.examples)
-    defs, problems = _load_and_validate([examples])
-    console.rule(f"[bold]tengine validate {examples}")
-    for p in problems:
-        console.print(str(p), markup=False)
-    console.print(f"{_counts(defs)}: {_summary(problems)}", markup=False)
-    runnable = runnable_roots(defs, problems)
-    for root in defs.roots:
-        if root.name not in runnable:
-            continue
-        console.rule(f"[bold]{root.name}[/] ({root.where})")
-        console.print(render_template(defs, root.name), markup=False, end="")
-    return 0 if not any(p.severity == "error" for p in problems) else 1
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tengine", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -115,14 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ids", action="store_true", help="show template ids")
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("demo", help="the demo: validate the examples and show their trees")
-    p.add_argument("--examples", type=Path, default=EXAMPLES, help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_demo)
     from .cli_runtime import add_runtime_commands
     from .console.server import add_console_command
+    from .demo import add_demo_command
 
     add_runtime_commands(sub)
     add_console_command(sub)
+    add_demo_command(sub)
     return parser
 
 

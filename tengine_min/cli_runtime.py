@@ -58,7 +58,12 @@ def add_runtime_commands(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_guarded(cmd_core))
 
     p = subparsers.add_parser("up", parents=[common, with_resources],
-                              help="broker and core in one foreground command (Ctrl-C stops both)")
+                              help="broker, console and core in one foreground command "
+                                   "(Ctrl-C stops all)")
+    p.add_argument("--console-port", type=int, default=8180,
+                   help="port of the console on 127.0.0.1 (default 8180)")
+    p.add_argument("--no-console", dest="console", action="store_false",
+                   help="do not start the console")
     p.set_defaults(func=_guarded(cmd_up))
 
     p = subparsers.add_parser("load", parents=[common],
@@ -199,13 +204,40 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"tengine up: starting the broker in {broker.state_dir} ...", file=sys.stderr)
         broker.start()
         banner.append(f"broker log: {broker.node_log}")
+    console = None
     try:
+        if args.console:
+            console = _start_console(settings, args.console_port)
+            banner.append(f"console: http://127.0.0.1:{args.console_port}/")
         _run_core(settings, resources, banner=banner)
     finally:
+        if console is not None:
+            from .processes import stop
+
+            stop(console)
         if broker is not None:
             print("tengine up: stopping the broker ...", file=sys.stderr)
             broker.stop()
     return EXIT_OK
+
+
+def _start_console(settings: Settings, port: int):
+    """`tengine console` beside the core, as its own process (it only reads the store and
+    publishes commands), waited for until it answers."""
+    from .processes import spawn, tengine_command, wait_http
+
+    env = dict(os.environ, TENGINE_STATE_DIR=str(settings.state_dir))
+    process = spawn(tengine_command("console", "--port", str(port)), env,
+                    settings.state_dir / "log" / "console.out")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/api/executions", process, timeout=60)
+    except RuntimeError:
+        from .processes import stop
+
+        stop(process)
+        raise CommandFailed(f"the console did not start on port {port}: see "
+                            f"{settings.state_dir / 'log' / 'console.out'}") from None
+    return process
 
 
 def _run_core(settings: Settings, resources, *, banner: list[str]) -> None:

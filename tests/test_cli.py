@@ -75,14 +75,6 @@ def test_show_refuses_an_unknown_or_invalid_root(capsys):
     assert code == 1 and "cycle" in err
 
 
-def test_demo_validates_and_prints_every_example_tree(capsys):
-    code, out, _ = run(capsys, "demo")
-    assert code == 0
-    assert "0 errors, 0 warnings" in out
-    for name in ("jn0004", "expansion_jobnet_99_4_1"):
-        assert name in out
-
-
 @pytest.mark.parametrize("argv, code", [(["validate", str(EXAMPLES)], 0),
                                         (["validate", str(INVALID / "cycle.rb")], 1),
                                         (["validate"], 2)])
