@@ -66,7 +66,7 @@ def add_runtime_commands(subparsers: argparse._SubParsersAction) -> None:
                    help="do not start the console")
     p.set_defaults(func=_guarded(cmd_up))
 
-    p = subparsers.add_parser("load", parents=[common],
+    p = subparsers.add_parser("load", parents=[common, with_resources],
                               help="validate definitions and store their root jobnets "
                                    "(all or nothing)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="definition files or directories")
@@ -273,7 +273,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     defs = load(args.paths)
-    problems = validate(defs)
+    problems = validate(defs, resources=_resources_to_check(args, settings))
     for problem in problems:
         print(problem)
     errors = [p for p in problems if p.severity == "error"]
@@ -292,32 +292,34 @@ def cmd_load(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _resources_to_check(args: argparse.Namespace, settings: Settings):
+    """The resources whose server and credential names a load checks: `--resources`, else the
+    state dir's file. Without a file there is nothing the core is sure to use (it may be
+    started with --resources), so names are left to the run-time check, and a note says so."""
+    from .resources import find_resources_file
+
+    if args.resources is None and find_resources_file(settings.state_dir) is None:
+        print(f"tengine load: no resources file in {settings.state_dir} (or --resources): "
+              f"server and credential names are not checked now; a job naming an unknown "
+              f"one fails when it runs", file=sys.stderr)
+        return None
+    return load_resources(args.resources, settings.state_dir)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from .model.instantiate import InstantiationError, instantiate
+    from .commands import CannotRun, UnknownJobnet, new_execution
     from .store import repo
     from .store.db import write_transaction
 
     settings = _settings(args)
     engine = _engine(settings)
-    with engine.connect() as conn:
-        stored = repo.load_definitions(conn)
-    if stored.root(args.jobnet) is None:
-        known = ", ".join(sorted(r.name for r in stored.roots)) or "none"
-        raise CommandFailed(f"no stored root jobnet named {args.jobnet!r} (stored: {known}); "
-                            f"store it first with `tengine load PATH`", EXIT_USAGE)
     try:
-        execution = instantiate(stored, args.jobnet)
-    except InstantiationError as exc:
-        raise CommandFailed(f"{args.jobnet} cannot run: {exc}") from None
-    apply_kill_defaults(execution, stored, settings)
-    root = execution.root
-    event = Event(event_type_name=ev.START_EXECUTION,
-                  source_name=f"execution:{_me()}/{root.id}/{execution.id}",
-                  sender_name=f"tengine-cli:{_me()}",
-                  properties={"execution_id": execution.id, "root_jobnet_id": root.id,
-                              "root_jobnet_name_path": root.name_path,
-                              "target_jobnet_id": root.id,
-                              "target_jobnet_name_path": root.name_path})
+        execution, event = new_execution(engine, settings, args.jobnet, source=_me(),
+                                         sender=f"tengine-cli:{_me()}")
+    except UnknownJobnet as exc:
+        raise CommandFailed(str(exc), EXIT_USAGE) from None
+    except CannotRun as exc:
+        raise CommandFailed(str(exc)) from None
     with write_transaction(engine) as conn:
         repo.create_execution(conn, execution, timeout_min=args.timeout, alert_min=args.alert)
         outbox_id = repo.enqueue(conn, event)
@@ -326,34 +328,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.wait:
         return EXIT_OK
     return watch_execution(engine, execution.id)
-
-
-def apply_kill_defaults(execution, defs, settings: Settings) -> None:
-    """Jobs whose definition (and ancestors) set no killing_signals get the configured kill
-    defaults instead of Tengine's built-in ones (KILL, 5 s)."""
-    from .model.nodes import DEFAULT_KILLING_SIGNAL_INTERVAL, DEFAULT_KILLING_SIGNALS
-
-    if (settings.kill_signals == tuple(DEFAULT_KILLING_SIGNALS)
-            and settings.kill_interval == DEFAULT_KILLING_SIGNAL_INTERVAL):
-        return
-    options_by_template: dict[str, dict] = {}
-    for root in defs.roots:
-        stack = [root]
-        while stack:
-            node = stack.pop()
-            options_by_template[node.id] = node.options
-            stack.extend(node.children)
-    for vertex, _depth in execution.walk():
-        options = options_by_template.get(vertex.template_id or "", {})
-        if "killing_signals" in options:
-            continue
-        parent = execution.parent(vertex)
-        if parent is None:
-            vertex.killing_signals = list(settings.kill_signals)
-            vertex.killing_signal_interval = settings.kill_interval
-        else:
-            vertex.killing_signals = list(parent.killing_signals)
-            vertex.killing_signal_interval = parent.killing_signal_interval
 
 
 def publish_stored(settings: Settings, engine, outbox_id: int, event: Event) -> bool:

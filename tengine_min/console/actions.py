@@ -25,7 +25,7 @@ from ..config import Settings
 from ..core import phases as ph
 from ..logfmt import kv
 from ..model.execution import FINALLY, JOBNET, SCRIPT_KINDS
-from ..model.instantiate import InstantiationError, instantiate
+from ..commands import CannotRun, UnknownJobnet, new_execution
 from ..store import repo
 from ..store.db import write_transaction
 from ..store.schema import events
@@ -91,27 +91,14 @@ class Actions:
                                       or value < 0):
                 raise Invalid(f"{field_name}: a whole number of minutes >= 0 is needed "
                               f"(0 or empty = none), got {value!r}")
-        with self.engine.connect() as conn:
-            stored = repo.load_definitions(conn)
-        if stored.root(name) is None:
-            known = ", ".join(sorted(r.name for r in stored.roots)) or "none"
-            raise NotFound(f"no stored root jobnet named {name!r} (stored: {known}); "
-                           f"store it first with `tengine load PATH`")
         try:
-            execution = instantiate(stored, name)
-        except InstantiationError as exc:
-            raise Invalid(f"{name} cannot run: {exc}") from None
-        from ..cli_runtime import apply_kill_defaults  # the CLI's run does the same
-
-        apply_kill_defaults(execution, stored, self.runtime)
+            execution, event = new_execution(self.engine, self.runtime, name, source=self.me,
+                                             sender=self.sender)
+        except UnknownJobnet as exc:
+            raise NotFound(str(exc)) from None
+        except CannotRun as exc:
+            raise Invalid(str(exc)) from None
         root = execution.root
-        event = Event(event_type_name=ev.START_EXECUTION,
-                      source_name=f"execution:{self.me}/{root.id}/{execution.id}",
-                      sender_name=self.sender,
-                      properties={"execution_id": execution.id, "root_jobnet_id": root.id,
-                                  "root_jobnet_name_path": root.name_path,
-                                  "target_jobnet_id": root.id,
-                                  "target_jobnet_name_path": root.name_path})
 
         def create(conn: Connection) -> None:
             repo.create_execution(conn, execution, timeout_min=timeout_min or None,
