@@ -145,8 +145,8 @@ def test_start_reports_the_pid_and_the_script_gets_env_and_preparation(settings,
     assert "MM_QUOTED=it's a \"value\" with spaces\n" in env
     assert f"JOB_BIN={bin_dir}\n" in env
     assert (settings.watcher_state_dir / "jobs" / "v1" / "started.json").exists()
-    assert any(line.startswith("start attempt job_id=v1") and "attempt=1/1" in line
-               for line in log.lines)
+    assert any(line.startswith("local attempt 1/1 server=local job_id=v1")
+               and "outcome=ok" in line for line in log.lines)
     assert any(line.startswith("start succeeded job_id=v1") for line in log.lines)
     assert not any("guest:guest@" in line for line in log.lines)  # no password in the log
 
@@ -265,16 +265,20 @@ def test_a_lost_connection_is_retried_and_logged(settings, log):
     event = driver.execute(start_command("/x.sh"))
     assert event.event_type_name == ev.STARTED_PROCESS_JOB and event.properties["pid"] == 55
     assert transport.calls == 2
-    failed = [line for line in log.lines if line.startswith("start attempt failed")]
-    assert len(failed) == 1 and "attempt=1/2" in failed[0] and "action=retry" in failed[0]
+    failed = [line for line in log.lines if line.startswith("local attempt 1/2 ")]
+    assert len(failed) == 1 and 'error="link to h1 lost"' in failed[0]
+    assert any(line.startswith("local retry in 0.0s server=local job_id=v1")
+               for line in log.lines)
+    assert any(line.startswith("local attempt 2/2 ") and "outcome=ok" in line
+               for line in log.lines)
 
 
 def test_without_retries_a_lost_start_is_unknown(settings):
     _transport, factory = scripted([ConnectionLost("link to h1 lost")])
     event = make_driver(settings, transport_for=factory).execute(start_command("/x.sh"))
     assert event.event_type_name == ev.START_FAILED_JOB
-    assert event.properties["message"] == ("link to h1 lost; whether the script started is "
-                                           "unknown")
+    assert event.properties["message"] == ("connection lost after the start request was "
+                                           "sent; the job may be running on local")
 
 
 def test_authentication_failure_is_never_retried(settings):
@@ -283,8 +287,7 @@ def test_authentication_failure_is_never_retried(settings):
                          transport_for=factory)
     event = driver.execute(start_command("/x.sh"))
     assert transport.calls == 1
-    assert event.properties["message"] == ("authentication failed for job@h1; the script was "
-                                           "not started")
+    assert event.properties["message"] == "authentication failed for job@h1"
 
 
 def test_server_retry_settings_win(settings):
@@ -298,10 +301,13 @@ def test_server_retry_settings_win(settings):
     assert event.event_type_name == ev.START_FAILED_JOB
 
 
-def test_ssh_servers_are_not_available_yet(settings):
-    resources = parse_resources({"servers": {"s1": {"transport": "ssh", "address": "10.0.0.2"}},
+def test_an_ssh_server_needs_an_ssh_credential(settings):
+    resources = parse_resources({"servers": {"s1": {"transport": "ssh", "address": "10.0.0.2",
+                                                    "host_key": "ssh-ed25519 AAAA"}},
                                  "credentials": {"c": {}}}, "res.toml")
     command = replace(start_command("/x.sh", server="s1"), credential_name="c")
     event = make_driver(settings, resources).execute(command)
     assert event.event_type_name == ev.START_FAILED_JOB
-    assert "uses the ssh transport" in event.properties["message"]
+    assert event.properties["message"] == (
+        "credential 'c' is of type local, which cannot log in to ssh server 's1' "
+        "(use ssh_password or ssh_public_key)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from tengine_min.model.graph import plan_edges
 from tengine_min.model.problems import CODES, WARNING
 from tengine_min.model.validator import runnable_roots, validate
+from tengine_min.resources import parse_resources
 
 # The readers are written by others in parallel: skip, rather than fail, until they exist.
 loader = pytest.importorskip("tengine_min.model.loader")
@@ -48,6 +50,17 @@ def code_of(entry: Path) -> str:
     codes = [code for code in CODES if stem == code or stem.startswith(code + "_")]
     assert codes, f"{entry.name}: the name starts with no problem code"
     return max(codes, key=len)
+
+
+def problems_of(entry: Path) -> list:
+    """The problems of an invalid example. One about server or credential names is a directory
+    with the resources.toml it is checked against (named relative to the repository)."""
+    resources_file = REPO / entry / "resources.toml"
+    resources = None
+    if resources_file.is_file():
+        resources = parse_resources(tomllib.loads(resources_file.read_text()),
+                                    str(resources_file.relative_to(REPO)))
+    return validate(load([str(entry)]), resources=resources)
 
 
 def test_valid_examples_have_no_error():
@@ -92,7 +105,7 @@ def test_examples_have_the_structure_they_describe():
 
 @pytest.mark.parametrize("entry", invalid_entries(), ids=lambda p: p.name)
 def test_each_invalid_example_has_exactly_its_problem(entry: Path):
-    problems = validate(load([str(entry)]))
+    problems = problems_of(entry)
     assert [p.code for p in problems] == [code_of(entry)], "\n".join(map(str, problems))
     (found,) = problems
     assert found.file and Path(found.file).resolve().is_relative_to(entry.resolve())
@@ -121,7 +134,9 @@ def test_the_messages_quoted_in_the_docs_are_the_ones_given(monkeypatch):
     assert len(lines) >= len(CODES)
     for file, line in zip(quoted, lines, strict=True):
         entry = file if "/duplicate_root/" not in file else str(Path(file).parent)
-        assert line in [str(p) for p in validate(load([entry]))], line
+        if (REPO / file).parent.joinpath("resources.toml").is_file():
+            entry = str(Path(file).parent)
+        assert line in [str(p) for p in problems_of(Path(entry))], line
 
 
 # -- the scripts the examples call -------------------------------------------------------------

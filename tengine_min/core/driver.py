@@ -8,7 +8,17 @@ outcome as ONE event (`started.process.job.tengine` {pid}, `start_failed.job.job
 command's properties (with `driver_task_id`). `report` puts the event in the outbox; the kernel
 handles it when it comes back through the queue. The driver never writes execution state.
 
-Every attempt and every outcome is one line in the core log, with the job id.
+Servers with `transport = "ssh"` are reached with the ssh transport (ssh_transport.py), one
+fresh connection per attempt; `local` runs on this machine (transport.py). A failed attempt is
+retried as the retry policy says (retry.py), and every attempt and its outcome is one line in
+the core log, with the job id. A failure becomes a reason a person reads on the job and in the
+error event (`transport_failure_reason`), e.g. "cannot connect to server s1 (10.0.0.5:22):
+connection refused" or "connection lost after the start request was sent; the job may be
+running on s1".
+
+Failpoints: `driver.after_connect` (the transport is up and, for ssh, authenticated; the
+command not yet sent) on every attempt of every command, then `driver.before_kill` at the same
+point of a kill attempt.
 """
 
 from __future__ import annotations
@@ -30,9 +40,18 @@ from ..config import Settings
 from ..failpoints import failpoint
 from ..logfmt import kv
 from ..model.environment import shell_exports
-from ..resources import Resources, Server, UnknownResource
+from ..resources import Credential, Resources, Server, UnknownResource
 from .handlers import Command, CoreIdentity, KillJob, StartJob
-from .transport import CommandResult, LocalTransport, Transport, TransportError
+from .retry import RetryPolicy, with_retries
+from .ssh_transport import SshTransport
+from .transport import (
+    CommandResult,
+    CommandTimeout,
+    ConnectionLost,
+    LocalTransport,
+    Transport,
+    TransportError,
+)
 
 _PID_LINE = re.compile(r"^PID=(\d+)\s*$", re.MULTILINE)
 _SPAWN_ERROR = re.compile(r"^script (not found|not executable): (.*)$", re.MULTILINE)
@@ -101,6 +120,19 @@ def start_failure_reason(result: CommandResult, server: str) -> str:
             f"{stderr or 'no output on stderr'}")
 
 
+def transport_failure_reason(error: TransportError, what: str, server: str) -> str:
+    """The reason a start (`what="start"`) or kill (`"kill"`) that met `error` shows. Errors
+    before anything was sent carry their own sentence (cannot connect, authentication failed,
+    unknown host name, host key); after the request went out, what is unknown is said."""
+    unknown = (f"the job may be running on {server}" if what == "start"
+               else f"whether the job was killed on {server} is unknown")
+    if isinstance(error, ConnectionLost):
+        return f"connection lost after the {what} request was sent; {unknown}"
+    if isinstance(error, CommandTimeout):
+        return f"{error} after the {what} request was sent; {unknown}"
+    return str(error)
+
+
 def _excerpt(text: str) -> str:
     text = text.strip()
     return text if len(text) <= EXCERPT else text[:EXCERPT] + "..."
@@ -118,9 +150,7 @@ class Driver:
         self.log = log
         self.identity = identity
         self.amqp_url = amqp_url
-        self._transport_for = transport_for or self._default_transport
-        self._transports: dict[str, Transport] = {}
-        self._transports_lock = threading.Lock()
+        self._transport_for = transport_for  # tests: a transport of their own per server
         self._queue: queue.Queue[Command | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -202,7 +232,8 @@ class Driver:
         fields = {"job_id": command.vertex_id, "name_path": command.name_path,
                   "task_id": command.task_id, "server": command.server_name}
         try:
-            server, transport = self._resolve(command)
+            server, credential = self._resolve(command)
+            transport, before_send = self._open(server, credential, "start")
             amqp_url = server.amqp_url or self.amqp_url
             line = build_run_command(
                 command, watcher=transport.watcher_command,
@@ -212,13 +243,12 @@ class Driver:
             reason = str(exc)
             self.log.error("start failed %s", kv(**fields, reason=reason))
             return self._event(ev.START_FAILED_JOB, command, "error", message=reason)
+        shown = line.replace(amqp_url, redact(amqp_url))  # no password in the log
         try:
-            shown = line.replace(amqp_url, redact(amqp_url))  # no password in the log
-            result = self._run("start", server, transport, line, shown, fields)
+            result = self._attempts("start", server, transport, before_send, line, shown,
+                                    fields)
         except TransportError as exc:
-            unknown = ("whether the script started is unknown" if exc.request_sent
-                       else "the script was not started")
-            reason = f"{exc}; {unknown}"
+            reason = transport_failure_reason(exc, "start", server.name)
             self.log.error("start failed %s", kv(**fields, reason=reason))
             return self._event(ev.START_FAILED_JOB, command, "error", message=reason)
         pid = parse_pid(result.stdout) if result.exit_code == 0 else None
@@ -234,20 +264,18 @@ class Driver:
         fields = {"job_id": command.vertex_id, "name_path": command.name_path,
                   "task_id": command.task_id, "server": command.server_name, "pid": command.pid}
         try:
-            server, transport = self._resolve(command)
+            server, credential = self._resolve(command)
+            transport, before_send = self._open(server, credential, "kill")
         except (UnknownResource, DriverError) as exc:
             reason = str(exc)
             self.log.error("kill failed %s", kv(**fields, reason=reason))
             return self._event(ev.STOP_FAILED_JOB, command, "error", message=reason)
-        failpoint("driver.before_kill", state_dir=self.settings.state_dir, logger=self.log)
         line = build_kill_command(command, watcher=transport.watcher_command,
                                   state_dir=transport.watcher_state_dir)
         try:
-            result = self._run("kill", server, transport, line, line, fields)
+            result = self._attempts("kill", server, transport, before_send, line, line, fields)
         except TransportError as exc:
-            unknown = ("whether the kill reached the process is unknown" if exc.request_sent
-                       else "no signal was sent")
-            reason = f"{exc}; {unknown}"
+            reason = transport_failure_reason(exc, "kill", server.name)
             self.log.error("kill failed %s", kv(**fields, reason=reason))
             return self._event(ev.STOP_FAILED_JOB, command, "error", message=reason)
         output = _excerpt(result.stdout)
@@ -259,56 +287,76 @@ class Driver:
         self.log.info("kill sent %s", kv(**fields, output=output))
         return self._event(ev.KILL_SENT_JOB, command, "info", message=output)
 
-    def _resolve(self, command: Command) -> tuple[Server, Transport]:
+    def _resolve(self, command: Command) -> tuple[Server, Credential | None]:
+        """The job's server and credential from the resources (UnknownResource names which)."""
         server = self.resources.server(command.server_name)
-        if command.credential_name:
-            self.resources.credential(command.credential_name)
-        elif server.transport != "local":
-            raise DriverError(f"no credential given for {command.name_path} on server "
-                              f"{server.name!r} (set credential_name in the definition)")
-        return server, self._transport(server)
+        credential = (self.resources.credential(command.credential_name)
+                      if command.credential_name else None)
+        if server.transport == "ssh":
+            if credential is None:
+                raise DriverError(f"no credential given for {command.name_path} on server "
+                                  f"{server.name!r} (set credential_name in the definition)")
+            if not credential.is_ssh:
+                raise DriverError(f"credential {credential.name!r} is of type "
+                                  f"{credential.type}, which cannot log in to ssh server "
+                                  f"{server.name!r} (use ssh_password or ssh_public_key)")
+        return server, credential
 
-    def _transport(self, server: Server) -> Transport:
-        with self._transports_lock:
-            transport = self._transports.get(server.name)
-            if transport is None:
-                transport = self._transport_for(server)
-                self._transports[server.name] = transport
-            return transport
+    def _open(self, server: Server, credential: Credential | None,
+              what: str) -> tuple[Transport, Callable[[], None]]:
+        """The transport for one command, and what to call right before each attempt sends
+        it: the failpoints, which an ssh transport calls itself once it is connected."""
+        def connected() -> None:
+            failpoint("driver.after_connect", state_dir=self.settings.state_dir,
+                      logger=self.log)
+            if what == "kill":
+                failpoint("driver.before_kill", state_dir=self.settings.state_dir,
+                          logger=self.log)
 
-    def _default_transport(self, server: Server) -> Transport:
+        if self._transport_for is None and server.transport == "ssh":
+            assert credential is not None  # _resolve saw to it
+            transport = SshTransport(server, credential,
+                                     watcher_command=self.settings.watcher_command,
+                                     on_connected=connected)
+            return transport, lambda: None
+        return self.transport(server), connected
+
+    def transport(self, server: Server, credential_name: str | None = None) -> Transport:
+        """A transport to `server` (for an ssh server: logging in with `credential_name`).
+        Raises UnknownResource or DriverError saying what is missing."""
+        if self._transport_for is not None:
+            return self._transport_for(server)
         if server.transport == "local":
             state_dir = server.watcher_state_dir or str(self.settings.watcher_state_dir)
             return LocalTransport(server.name, Path(state_dir).expanduser(),
                                   watcher_command=server.watcher_command)
-        raise DriverError(f"server {server.name!r} uses the {server.transport} transport, "
-                          f"which this version cannot use yet")
+        if not credential_name:
+            raise DriverError(f"server {server.name!r} is reached over ssh: a credential is "
+                              f"needed to log in")
+        credential = self.resources.credential(credential_name)
+        if not credential.is_ssh:
+            raise DriverError(f"credential {credential.name!r} is of type {credential.type}, "
+                              f"which cannot log in to ssh server {server.name!r}")
+        return SshTransport(server, credential, watcher_command=self.settings.watcher_command)
 
-    def _run(self, what: str, server: Server, transport: Transport, line: str, shown: str,
-             fields: dict[str, Any]) -> CommandResult:
-        """Run with the retry policy of the server (else the settings): only retryable
-        transport errors are retried. Raises the last TransportError."""
-        retries = (server.retry_count if server.retry_count is not None
-                   else self.settings.command_retry_count)
-        interval = (server.retry_interval if server.retry_interval is not None
-                    else self.settings.command_retry_interval)
-        attempts = retries + 1
-        for attempt in range(1, attempts + 1):
-            self.log.info("%s attempt %s", what, kv(**fields, attempt=f"{attempt}/{attempts}",
-                                                    command=shown))
-            try:
-                return transport.run(line, timeout=self.settings.command_timeout)
-            except TransportError as exc:
-                last = attempt == attempts or not exc.retryable
-                self.log.warning("%s attempt failed %s", what, kv(
-                    **fields, attempt=f"{attempt}/{attempts}", error=str(exc),
-                    error_class=type(exc).__name__, retryable=exc.retryable,
-                    request_sent=exc.request_sent, action="give up" if last else "retry"))
-                if last:
-                    raise
-                if self._stopping.wait(interval):
-                    raise
-        raise AssertionError("unreachable: the loop returns or raises")
+    # The monitors' reconciler asks for a transport by server (service.py).
+    _transport = transport
+
+    def _attempts(self, what: str, server: Server, transport: Transport,
+                  before_send: Callable[[], None], line: str, shown: str,
+                  fields: dict[str, Any]) -> CommandResult:
+        """Run `line` with the server's retry policy; raises the last TransportError."""
+        policy = RetryPolicy.for_server(server, self.settings)
+        self.log.info("%s command %s", what, kv(**fields, transport=server.transport,
+                                                 attempts=policy.attempts, command=shown))
+
+        def attempt() -> CommandResult:
+            before_send()
+            return transport.run(line, timeout=self.settings.command_timeout)
+
+        return with_retries(policy, attempt, log=self.log, label=server.transport,
+                            fields={"server": server.name, **fields, "command": what},
+                            wait=self._stopping.wait)
 
     def _event(self, name: str, command: Command, level: str, **extra: Any) -> Event:
         props = dict(command.properties)

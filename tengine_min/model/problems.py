@@ -29,6 +29,8 @@ CODES: dict[str, tuple[str, str]] = {
     "unknown_option": (ERROR, "an option the construct does not take"),
     "empty_script": (ERROR, "a job with no script"),
     "bad_value": (ERROR, "an option with a value of the wrong type"),
+    "unknown_server": (ERROR, "a server name the resources do not define (Tengine's W1)"),
+    "unknown_credential": (ERROR, "a credential name the resources do not define (Tengine's W2)"),
 }
 
 

@@ -21,7 +21,7 @@ import signal
 from collections import Counter, deque
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from itertools import chain, pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .nodes import (
     ALLOWED_OPTIONS,
@@ -39,7 +39,11 @@ from .nodes import (
 )
 from .problems import ERROR, Problem, problem
 
-__all__ = ["errors", "runnable_roots", "strongly_connected", "validate"]
+if TYPE_CHECKING:
+    from ..resources import Resources
+
+__all__ = ["check_resource_names", "errors", "runnable_roots", "strongly_connected",
+           "validate"]
 
 # Kinds that run a script.
 _SCRIPTED = (JOB, HADOOP_JOB_RUN)
@@ -64,10 +68,53 @@ _LONGEST_SHOWN_LOOP = 30
 _SUGGESTION_BUDGET = 200_000
 
 
-def validate(defs: Definitions) -> list[Problem]:
-    """The readers' problems plus everything wrong with `defs`, sorted by (file, line, code)."""
+def validate(defs: Definitions, resources: Resources | None = None) -> list[Problem]:
+    """The readers' problems plus everything wrong with `defs`, sorted by (file, line, code).
+    Given `resources`, server and credential names they do not define are problems too."""
     found = _Checker(defs).run()
+    if resources is not None:
+        found += check_resource_names(defs, resources)
     return sorted([*defs.problems, *found], key=_sort_key)
+
+
+def check_resource_names(defs: Definitions, resources: Resources) -> list[Problem]:
+    """Every `server_name` / `credential_name` written in `defs` that `resources` does not
+    define (Tengine's load-time warnings W1/W2, errors here): `unknown_server`,
+    `unknown_credential`. Each name is checked where it is written, so an inherited name is
+    reported once, at the jobnet that sets it."""
+    checks = (("server_name", "server", "unknown_server", resources.servers),
+              ("credential_name", "credential", "unknown_credential", resources.credentials))
+    problems: list[Problem] = []
+    # (node, its parent's entry): paths are built only for the nodes that have a problem.
+    stack: list[tuple[Node, tuple | None]] = [(root, None) for root in reversed(defs.roots)]
+    while stack:
+        node, parent = stack.pop()
+        for key, what, code, known in checks:
+            name = node.options.get(key)
+            if not isinstance(name, str) or not name.strip() or name in known:
+                continue  # a non-string name is bad_value's business
+            path = _chain_path(node, parent)
+            jobnet = path if node.kind in CONTAINERS or parent is None else \
+                _chain_path(*parent)
+            close = difflib.get_close_matches(name, list(known), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            names = sorted(known)
+            defined = ", ".join(names[:10]) + (f" and {len(names) - 10} more"
+                                               if len(names) > 10 else "") or "none"
+            problems.append(problem(
+                code, f"{node.kind} '{path}' names {what} '{name}', which {resources.source} "
+                      f"does not define{hint}; defined: {defined}", node.where, jobnet))
+        entry = (node, parent)
+        stack.extend((child, entry) for child in reversed(node.children or []))
+    return problems
+
+
+def _chain_path(node: Node, parent: tuple | None) -> str:
+    parts = [_display_name(node)]
+    while parent is not None:
+        node, parent = parent
+        parts.append(_display_name(node))
+    return "/" + "/".join(reversed(parts))
 
 
 def errors(problems: Iterable[Problem]) -> list[Problem]:
