@@ -617,7 +617,7 @@ def _request_start(ctx: Context, job: Row) -> None:
     execution = ctx.execution(job.execution_id)
     props = _driver_properties(ctx, job, task_id)
     ctx.outcome.commands.append(StartJob(
-        task_id=task_id, vertex_id=job.id, watcher_job_id=_watcher_job_id(job),
+        task_id=task_id, vertex_id=job.id, watcher_job_id=watcher_job_id(job),
         attempt=job.attempt, execution_id=job.execution_id,
         root_jobnet_id=execution.root_jobnet_id, name_path=job.name_path,
         server_name=job.server_name, credential_name=job.credential_name,
@@ -631,7 +631,7 @@ def _request_kill(ctx: Context, job: Row) -> None:
     task_id = repo.add_driver_task(ctx.conn, "kill", job.id, now=ctx.now)
     execution = ctx.execution(job.execution_id)
     ctx.outcome.commands.append(KillJob(
-        task_id=task_id, vertex_id=job.id, watcher_job_id=_watcher_job_id(job),
+        task_id=task_id, vertex_id=job.id, watcher_job_id=watcher_job_id(job),
         attempt=job.attempt, execution_id=job.execution_id,
         root_jobnet_id=execution.root_jobnet_id, name_path=job.name_path,
         server_name=job.server_name, credential_name=job.credential_name, pid=job.pid,
@@ -642,7 +642,8 @@ def _request_kill(ctx: Context, job: Row) -> None:
              signals=",".join(job.killing_signals or ("KILL",)))
 
 
-def _watcher_job_id(job: Row) -> str:
+def watcher_job_id(job: Row) -> str:
+    """The id the watcher knows the job's current run by (see StartJob)."""
     return job.id if job.attempt <= 1 else f"{job.id}.{job.attempt}"
 
 
@@ -797,21 +798,80 @@ def _fail_job(ctx: Context, job: Row, *, reason: str, **fields: Any) -> None:
 
 
 def _late_result(ctx: Context, job: Row, exit_status: int | None, signal_name: str | None,
-                 result: dict[str, Any]) -> None:
+                 result: dict[str, Any], *, source: str | None = None,
+                 event_key: str | None = None, occurred_at: str | None = None) -> None:
     """A result for a job whose phase is already decided: kept on the job, never dropped, and
-    a warning fired; the phase does not change."""
+    a warning fired; the phase does not change. `source` says how it came: the event type
+    (the watcher's finished event) or `reconciliation` (found on the host by the core);
+    `event_key` is the watcher's key of the result (default: this event's)."""
+    key = event_key or ctx.event.key
+    earlier = job.late_result or {}
+    if earlier.get("event_key") == key and earlier.get("source") == RECONCILIATION:
+        # The result reconciliation found on the host has now been delivered (a resend): the
+        # record gets the whole result; it was announced already, so no second warning.
+        repo.update_vertex(ctx.conn, job.id, late_result={
+            **earlier, "result": result or earlier.get("result"),
+            "delivered_at": ctx.now.isoformat(), "delivered_by": ctx.event.source_name})
+        ctx.note("late result delivered, already recorded by reconciliation", job_id=job.id,
+                 phase=job.phase, watcher_key=key)
+        return
+    source = source or ctx.event.event_type_name
     late = {"exit_status": exit_status, "signal": signal_name,
-            "occurred_at": ctx.event.occurred_at, "received_at": ctx.now.isoformat(),
-            "source_name": ctx.event.source_name, "event_key": ctx.event.key,
+            "occurred_at": occurred_at or ctx.event.occurred_at,
+            "received_at": ctx.now.isoformat(), "source": source,
+            "source_name": ctx.event.source_name, "event_key": key,
             "phase_when_received": job.phase, "result": result}
     repo.update_vertex(ctx.conn, job.id, late_result=late)
     outcome = "exit status %s" % exit_status if signal_name is None else f"signal {signal_name}"
-    message = (f"a result arrived after the job was already {job.phase}: {outcome}; "
+    how = ("was found on its host by reconciliation" if source == RECONCILIATION
+           else "arrived")
+    message = (f"a result {how} after the job was already {job.phase}: {outcome}; "
                f"the job's phase is unchanged")
     ctx.note("late result recorded", job_id=job.id, phase=job.phase, exit_status=exit_status,
-             signal=signal_name)
+             signal=signal_name, source=source)
     ctx.fire(ev.LATE_RESULT_JOB, vertex=job, level="warn", message=message,
-             exit_status=exit_status, signal=signal_name, phase=job.phase)
+             exit_status=exit_status, signal=signal_name, phase=job.phase, source=source)
+
+
+# What the core's reconciliation (core/reconcile.py) learnt from a job's host after the core
+# had given up on the job (watcher lost, server down). Ours, not Tengine's.
+RECONCILED_PROCESS_JOB = "reconciled.process.job.tengine"
+RECONCILIATION = "reconciliation"
+
+
+@handles(RECONCILED_PROCESS_JOB)
+def on_reconciled(ctx: Context) -> None:
+    """A result found on the host (`host_state` finished) is recorded as a late result with
+    source `reconciliation`; the phase does not change. Anything else the host said (lost,
+    unknown ...) is stored with the event and logged. A result already delivered by the
+    watcher's own finished event (same watcher key) changes nothing."""
+    job, attempt = _event_job(ctx, from_a_run=True)
+    if job is None:
+        return
+    state = ctx.props.get("host_state")
+    key = ctx.props.get("event_key")
+    if state != "finished":
+        ctx.note("reconciliation: no result on the host", job_id=job.id, host_state=state,
+                 host_said=ctx.props.get("message"))
+        return
+    if isinstance(key, str) and key and repo.is_processed(
+            ctx.conn, Event(ev.FINISHED_PROCESS_JOB, key=key)):
+        ctx.note("reconciliation: the result was delivered already", job_id=job.id,
+                 watcher_key=key)
+        return
+    if job.phase in ph.AWAITING_RESULT and not _is_stale(ctx, job, attempt):
+        # Reconciliation follows a verdict, so this is a race with a rerun or a restart; the
+        # result stays on the host for the watcher's own finished event or a resend.
+        ctx.note("reconciliation: the job still waits for its result; left to the finished "
+                 "event", job_id=job.id, phase=job.phase)
+        return
+    result = {name: ctx.props[name] for name in (
+        "stdout_log", "stderr_log", "stdout_bytes", "stderr_bytes", "killed", "started_at",
+        "finished_at", "published") if name in ctx.props}
+    _late_result(ctx, job, _int_or_none(ctx.props.get("exit_status")),
+                 _signal_name(ctx.props.get("signal")), result, source=RECONCILIATION,
+                 event_key=key if isinstance(key, str) and key else None,
+                 occurred_at=ctx.props.get("finished_at") or None)
 
 
 @handles(ev.EXPIRED_JOB_HEARTBEAT)

@@ -7,7 +7,11 @@
   processes (`tengine run`, `tengine stop`) go out too;
 - the schedule ticker: fires due timeouts and alerts (`kernel.fire_due_schedules`) every second;
 - the driver pool: runs start and kill commands on the hosts and reports their outcome as events
-  through the outbox.
+  through the outbox;
+- the monitors (core/monitors.py): heartbeat expiry, counted only while the consumer is
+  connected, and the host monitor; their verdicts go through the outbox like any event;
+- the reconciler (core/reconcile.py): asks the host after a job the monitors gave up on, and
+  reports what it learnt (a late result) as an event.
 
 At start-up `kernel.recover()` deals with driver commands a crashed core left in flight. A clean
 stop (SIGTERM, SIGINT) finishes the event being handled, lets the driver finish its commands
@@ -39,6 +43,8 @@ from ..store.db import engine_for, write_transaction
 from .driver import Driver
 from .handlers import Command, CoreIdentity
 from .kernel import Kernel
+from .monitors import HeartbeatMonitor, HostMonitor, MonitorSettings, Periodic, tcp_probe
+from .reconcile import Reconciler
 
 LOGGER_NAME = "tengine.core"
 OUTBOX_BATCH = 100
@@ -207,10 +213,12 @@ class CoreService:
         self.consumer = Consumer(self.url, self._handle, prefetch=1,
                                  logger=self.log.getChild("consumer"))
         self.consumer.on_connected = self._on_connected
+        self._make_monitors(engine)
         consumer_thread = threading.Thread(target=self.consumer.run, name="consumer", daemon=True)
         self.relay.start()
         self.driver.start()
         self.ticker.start()
+        self._start_monitors()
         consumer_thread.start()
         try:
             while not self._stop.wait(0.5):
@@ -220,9 +228,61 @@ class CoreService:
         finally:
             self._shutdown(consumer_thread)
 
+    # -- the monitors --
+
+    def _make_monitors(self, engine: Engine) -> None:
+        timing = MonitorSettings.from_settings(self.settings)
+        log = self.log.getChild("monitors")
+        self.reconciler = Reconciler(
+            engine, self.resources, self.driver.transport, report=self._report,
+            identity=self.identity, log=self.log.getChild("reconcile"),
+            command_timeout=min(self.settings.command_timeout, 60.0),
+            retry_interval=timing.host_check_interval)
+        self.host_monitor = HostMonitor(
+            engine, self.resources, probe=tcp_probe(timing.host_check_timeout),
+            down_after=timing.host_down_after, identity=self.identity, log=log,
+            notify=self.relay.notify, on_down=self.reconciler.server_down,
+            on_up=self.reconciler.server_up)
+        self.heartbeat_monitor = HeartbeatMonitor(
+            engine, expiry=timing.heartbeat_expiry, identity=self.identity, log=log,
+            is_connected=lambda: self.consumer.connected,
+            unhealthy_servers=self.host_monitor.unhealthy_servers, notify=self.relay.notify,
+            on_expired=lambda job_ids: self.reconciler.request(job_ids, "heartbeat expired"))
+        self._periodic: list[Periodic] = []
+        if timing.heartbeat_expiry > 0:
+            self._periodic.append(Periodic("heartbeat-monitor", timing.expiry_check_interval,
+                                           self.heartbeat_monitor.check, log))
+        if timing.host_check_interval > 0:
+            self._periodic.append(Periodic("host-monitor", timing.host_check_interval,
+                                           self.host_monitor.check, log))
+        if 0 < timing.heartbeat_expiry <= 2 * self.settings.heartbeat_interval:
+            self.log.warning("heartbeat expiry too short %s", kv(
+                heartbeat_expiry=timing.heartbeat_expiry,
+                heartbeat_interval=self.settings.heartbeat_interval,
+                note="a job is declared lost after one or two missed heartbeats; "
+                     "give several intervals (Tengine: 5 s and 20 s)"))
+        self.log.info("monitors %s", kv(
+            heartbeat_expiry=f"{timing.heartbeat_expiry:g}s" if timing.heartbeat_expiry
+            else "off", host_check=f"every {timing.host_check_interval:g}s, down after "
+                                   f"{timing.host_down_after}"))
+
+    def _start_monitors(self) -> None:
+        resumed = self.reconciler.resume()
+        if resumed:
+            self.log.info("reconciliation resumed %s", kv(jobs=resumed))
+        self.reconciler.start()
+        for periodic in self._periodic:
+            periodic.start()
+
+    def _stop_monitors(self) -> None:
+        for periodic in self._periodic:
+            periodic.stop()
+        self.reconciler.stop()
+
     # -- the parts' callbacks --
 
     def _on_connected(self) -> None:
+        self.heartbeat_monitor.connected()  # every job's silence counts from now
         if not self._ready.is_set():
             self._ready.set()
             self.log.info("core ready %s", kv(pid=self.identity.pid, broker=redact(self.url)))
@@ -262,6 +322,7 @@ class CoreService:
             self.log.warning("consumer did not stop in time: its event stays unacked and will "
                              "be redelivered")
         self.ticker.stop()
+        self._stop_monitors()
         left = self.driver.stop(max(0.0, deadline - time.monotonic()))
         try:
             self._settle(deadline)
