@@ -101,6 +101,7 @@ vertices = Table(
 )
 Index("ix_vertices_execution", vertices.c.execution_id, vertices.c.position)
 Index("ix_vertices_parent", vertices.c.parent_id)
+Index("ix_vertices_phase", vertices.c.phase)  # the monitors scan running jobs every second
 
 # Edges of one jobnet. origin NULL = its Start, destination NULL = its End.
 edges = Table(
