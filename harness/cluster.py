@@ -1,0 +1,624 @@
+"""A whole Tengine cluster on this machine, for one test or by hand (`python -m harness up`).
+
+    with Cluster(servers=2) as cluster:        # broker, servers, links, core, console
+        s1 = cluster.server("s1")
+        run = cluster.run("long_job", server=s1)
+        cluster.link(s1, "ssh").cut()
+        job = run.wait_for_job("/long_job/j1", phase="error")
+
+What runs, and how it is wired:
+
+- a private RabbitMQ node (`tengine_min.broker.Broker`), or one shared across tests;
+- N virtual servers (`harness.hosts.LocalBackend`: network namespaces running the real sshd);
+- per server two Toxiproxy links (`harness.links`): ``ssh-<server>`` (core -> the server's sshd)
+  and ``amqp-<server>`` (the server's watchers -> the broker, listening on the bridge's gateway);
+- `tengine core` and `tengine console` as processes of their own, on one state dir whose
+  `tengine.toml` holds the short but production-shaped settings and whose `resources.toml`
+  names the servers (ssh transport, through their links) and their credentials;
+- the observers: a bus recorder, a phase poller on the console's API, the logs.
+
+`down()` removes everything, trying every step even when one fails, and says what it could not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any, Self
+
+import pika
+import psutil
+
+from harness.hosts import LocalBackend
+from harness.hosts.base import Host
+from harness.links import Links
+from tengine_min.broker import Broker
+from tengine_min.bus import topology
+
+from .failpoints import Failpoint, FailpointTarget
+from .faults import Faults, RecordedLink
+from .observers import (
+    BusRecorder,
+    ConsoleClient,
+    CoreLog,
+    JobView,
+    PhasePoller,
+    RunView,
+    WatcherLog,
+    event_summary,
+    line_time,
+    wait_for,
+)
+from .report import Evidence, Timeline
+
+REPO = Path(__file__).resolve().parent.parent
+WORK_PREFIX = "tengine-harness-"  # not the hosts' "tgh-": their cleanup removes /tmp/tgh-*
+START_TIMEOUT = 30.0  # s for the core or the console to be ready
+STOP_TIMEOUT = 15.0  # s for a process to end on SIGTERM before SIGKILL
+
+# Short but production-shaped: the same settings a user sets, only shorter times.
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "heartbeat_interval": 1,
+    "heartbeat_expiry": 5,
+    "publish_retry_count": 30,
+    "publish_retry_interval": 0.5,
+    "command_retry_count": 0,
+    "command_retry_interval": 1,
+    "command_timeout": 30,
+    "watcher_start_timeout": 20,
+    "relay_poll_interval": 0.2,
+    "schedule_interval": 0.2,
+    "shutdown_grace": 5,
+    "log_level": "DEBUG",
+}
+
+# Scripts of the standard test jobs (run by the server's shell as the test user).
+TEST_SCRIPTS = {
+    "test_job": "echo tengine harness test job on $MM_SERVER_NAME",
+    "long_job": "sleep 10",
+}
+
+
+class ClusterError(RuntimeError):
+    """The cluster could not be brought up or taken down; the message says which part and why."""
+
+
+# --- processes the cluster starts ----------------------------------------------------------------
+
+
+class ManagedProcess:
+    """A process of the cluster (core, console) with its log, signals and a clean stop."""
+
+    def __init__(self, name: str, argv: Sequence[str], env: Mapping[str, str], log_path: Path,
+                 state_dir: Path) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.env = dict(env)
+        self.log_path = log_path
+        self.state_dir = state_dir
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Self:
+        with open(self.log_path, "ab") as log:
+            # Own session: a Ctrl-C at the terminal reaches the harness, which stops us in order.
+            self.popen = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL,
+                                          stdout=log, stderr=log, start_new_session=True)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None, f"{self.name} was never started"
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def signal(self, sig: signal.Signals) -> None:
+        if not self.alive():
+            raise ClusterError(f"{self.name} is not running (exit code "
+                               f"{self.popen.returncode if self.popen else None})")
+        self.popen.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        assert self.popen is not None
+        return self.popen.wait(timeout)
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """SIGCONT (it may be paused), SIGTERM, then SIGKILL after `timeout`."""
+        if not self.alive():
+            return
+        for sig in (signal.SIGCONT, signal.SIGTERM):
+            try:
+                self.popen.send_signal(sig)
+            except ProcessLookupError:
+                return
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(10)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no output)"
+
+    # as a failpoint target: the core's points take its state dir
+    @property
+    def failpoint_state_dir(self) -> Path:
+        return self.state_dir
+
+    @property
+    def failpoint_owner(self) -> tuple[int, int] | None:
+        return None
+
+
+# --- servers --------------------------------------------------------------------------------------
+
+
+class Server:
+    """A virtual server of the cluster: its host, its two links and its watcher."""
+
+    def __init__(self, cluster: Cluster, host: Host, ssh: RecordedLink,
+                 amqp: RecordedLink) -> None:
+        self.cluster = cluster
+        self.host = host
+        self.name = host.name
+        self.ssh = ssh
+        self.amqp = amqp
+        self.log = WatcherLog(host, cluster.known_hosts_file, self.state_dir_on_disk / "log" /
+                              "watcher.log")
+
+    def __repr__(self) -> str:
+        return f"Server({self.name}, {self.host.address})"
+
+    @property
+    def state_dir_on_disk(self) -> Path:
+        """The watcher state dir of this server (``~/.tengine-watcher``), seen from here."""
+        return Path(self.host.home_on_disk) / PurePosixPath(self.host.state_dir).name
+
+    def watcher_log(self, job: JobView | str):
+        """The watcher log lines about `job`, read on the server over ssh (testinfra)."""
+        return self.log.lines_for(job)
+
+    def wait_watcher_log(self, job: JobView | str, fact: str, timeout: float = 30.0):
+        return self.log.wait_for(job, fact, timeout=timeout, timeline=self.cluster.timeline)
+
+    # as a failpoint target: the watcher's points take its state dir, and it runs as the user
+    @property
+    def failpoint_state_dir(self) -> Path:
+        return self.state_dir_on_disk
+
+    @property
+    def failpoint_owner(self) -> tuple[int, int] | None:
+        import pwd
+
+        user = pwd.getpwnam(self.host.user)
+        return user.pw_uid, user.pw_gid
+
+
+# --- the cluster ----------------------------------------------------------------------------------
+
+
+class Cluster:
+    """Broker, servers, links, core and console; `up()` starts them, `down()` removes them."""
+
+    def __init__(self, servers: int | Sequence[str] = 1, *,
+                 settings: Mapping[str, Any] | None = None, broker: Broker | None = None,
+                 timeline: Timeline | None = None, transport: str = "ssh") -> None:
+        self.server_names = ([f"s{i}" for i in range(1, servers + 1)]
+                             if isinstance(servers, int) else list(servers))
+        self.settings = {**DEFAULT_SETTINGS, **(settings or {})}
+        self.timeline = timeline or Timeline()
+        self.transport = transport
+        self.work_dir: Path | None = None
+        self.broker: Broker | None = broker
+        self.owns_broker = broker is None
+        self.backend: LocalBackend | None = None
+        self.links: Links | None = None
+        self.servers: dict[str, Server] = {}
+        self.core: ManagedProcess | None = None
+        self.console_process: ManagedProcess | None = None
+        self.console: ConsoleClient | None = None
+        self.recorder: BusRecorder | None = None
+        self.poller: PhasePoller | None = None
+        self.runs: list[RunView] = []
+        self.started_pids: set[int] = set()
+        self.faults = Faults(self)
+        self.up_seconds: float | None = None
+        self._core_runs = 0
+
+    # -- paths --
+
+    @property
+    def state_dir(self) -> Path:
+        return self._work() / "state"
+
+    @property
+    def known_hosts_file(self) -> Path:
+        return self._work() / "known_hosts"
+
+    @property
+    def core_log(self) -> CoreLog:
+        return CoreLog(self.state_dir / "log" / "core.log")
+
+    def _work(self) -> Path:
+        if self.work_dir is None:
+            raise ClusterError("the cluster is not up")
+        return self.work_dir
+
+    def env(self) -> dict[str, str]:
+        """The environment of the cluster's processes: this one's, without any TENGINE_ or MM_
+        variable, and the state dir. Everything else comes from the state dir's files."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TENGINE_", "MM_"))}
+        env["TENGINE_STATE_DIR"] = str(self.state_dir)
+        return env
+
+    # -- up and down --
+
+    def __enter__(self) -> Self:
+        return self.up()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.down()
+
+    def up(self) -> Self:
+        started = time.monotonic()
+        self.timeline.add("cluster", f"bringing up {len(self.server_names)} server(s)")
+        try:
+            self._up()
+        except BaseException:
+            try:
+                self.down()
+            except ClusterError as exc:
+                self.timeline.add("note", f"teardown after a failed start: {exc}")
+            raise
+        self.up_seconds = time.monotonic() - started
+        self.timeline.add("cluster", f"cluster up in {self.up_seconds:.2f} s")
+        return self
+
+    def _up(self) -> None:
+        self.work_dir = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir="/tmp"))
+        self.work_dir.chmod(0o755)  # the broker runs as the rabbitmq user and must get in
+        self.state_dir.mkdir()
+        # The broker boots (seconds) while the servers are made.
+        broker_error: list[BaseException] = []
+        broker_thread = threading.Thread(target=self._start_broker, args=(broker_error,),
+                                         name="broker-start")
+        broker_thread.start()
+        try:
+            self.backend = LocalBackend()
+            started = time.monotonic()
+            # The first create waits for the hosts lock while another run holds the hosts.
+            hosts = [self.backend.create(name) for name in self.server_names]
+            self.timeline.add("cluster", f"servers ready in {time.monotonic() - started:.2f} s "
+                                         f"(including any wait for the hosts lock)")
+        finally:
+            broker_thread.join()
+        if broker_error:
+            raise broker_error[0]
+        assert self.broker is not None
+        self.links = Links().start()
+        if self.links.server is not None and self.links.server.process is not None:
+            self.started_pids.add(self.links.server.process.pid)
+        for host in hosts:
+            ssh = self.links.link(f"ssh-{host.name}", "127.0.0.1:0",
+                                  f"{host.address}:{host.ssh_port}")
+            amqp = self.links.link(f"amqp-{host.name}", f"{self.backend.gateway}:0",
+                                   f"127.0.0.1:{self.broker.amqp_port}")
+            self.servers[host.name] = Server(self, host, RecordedLink(ssh, self.timeline,
+                                                                      host.name),
+                                             RecordedLink(amqp, self.timeline, host.name))
+            self.timeline.add("cluster", f"server {host.name} at {host.address}: ssh via "
+                                         f"{ssh.listen}, broker via {amqp.listen}")
+        self.known_hosts_file.write_text("".join(h.known_hosts_line() + "\n" for h in hosts))
+        self._write_settings()
+        self._write_resources()
+        self.start_core()
+        self.start_console()
+        self.recorder = BusRecorder(self.broker.url, self.timeline,
+                                    float(self.settings["heartbeat_interval"]))
+        self.recorder.start()
+        self.poller = PhasePoller(self.console, self.timeline)
+        self.poller.start()
+
+    def _start_broker(self, errors: list[BaseException]) -> None:
+        started = time.monotonic()
+        try:
+            if self.broker is None:
+                self.broker = Broker(self._work() / "broker")
+                self.broker.start()
+            else:  # shared: running again after a test that stopped it, and empty
+                self.broker.start()
+                purge_event_queue(self.broker.url)
+            self.timeline.add("cluster", f"broker ready in {time.monotonic() - started:.2f} s",
+                              source="broker")
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            errors.append(exc)
+
+    def _write_settings(self) -> None:
+        assert self.broker is not None
+        values = {**self.settings, "amqp_url": self.broker.url}
+        lines = ["# written by the harness: the cluster's settings"]
+        lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+        (self.state_dir / "tengine.toml").write_text("\n".join(lines) + "\n")
+
+    def _write_resources(self) -> None:
+        """One ssh server and one password credential per server, both named after it."""
+        assert self.backend is not None
+        watcher = str(Path(sys.prefix) / "bin" / "tengine-watcher")
+        lines = ["# written by the harness: the cluster's servers, reached through their links"]
+        for server in self.servers.values():
+            host = server.host
+            lines += [
+                f"[servers.{server.name}]",
+                f"transport = {json.dumps(self.transport)}",
+                'address = "127.0.0.1"',
+                f"ssh_port = {server.ssh.port}",
+                f"host_key = {json.dumps(host.host_key)}",
+                f"amqp_url = \"amqp://guest:guest@{server.amqp.listen}/%2F\"",
+                f"watcher_command = {json.dumps(watcher)}",
+                f"watcher_state_dir = {json.dumps(host.state_dir)}",
+                "",
+                f"[credentials.{server.name}]",
+                'type = "ssh_password"',
+                f"username = {json.dumps(host.user)}",
+                f"password = {json.dumps(host.password)}",
+                "",
+            ]
+        (self.state_dir / "resources.toml").write_text("\n".join(lines))
+
+    def start_core(self) -> ManagedProcess:
+        """Start `tengine core` and wait for its `core ready` line."""
+        self._core_runs += 1
+        core = ManagedProcess("core", [sys.executable, "-m", "tengine_min.cli", "core"],
+                              self.env(), self._work() / f"core-{self._core_runs}.out",
+                              self.state_dir).start()
+        self.core = core
+        self.started_pids.add(core.pid)
+        try:
+            wait_for(lambda: not core.alive() or
+                     self.core_log.matching(rf"core ready pid={core.pid}\b"),
+                     timeout=START_TIMEOUT, what=f"core {core.pid} to be ready")
+        except AssertionError:
+            core.stop()
+            raise ClusterError(f"the core did not get ready in {START_TIMEOUT:g} s:\n"
+                               f"{core.log_tail()}") from None
+        if not core.alive():
+            raise ClusterError(f"the core exited with {core.popen.returncode}:\n"
+                               f"{core.log_tail()}")
+        self.timeline.add("cluster", f"core ready, pid {core.pid}", source="core")
+        return core
+
+    def start_console(self) -> ManagedProcess:
+        port = _free_port()
+        console = ManagedProcess("console", [sys.executable, "-m", "tengine_min.console",
+                                             "--port", str(port)],
+                                 self.env(), self._work() / "console.out", self.state_dir).start()
+        self.console_process = console
+        self.started_pids.add(console.pid)
+        client = ConsoleClient(f"http://127.0.0.1:{port}")
+        try:
+            wait_for(lambda: not console.alive() or client.answers(), timeout=START_TIMEOUT,
+                     what="the console to answer", interval=0.1)
+        except AssertionError:
+            console.stop()
+            raise ClusterError(f"the console did not answer in {START_TIMEOUT:g} s:\n"
+                               f"{console.log_tail()}") from None
+        if not console.alive():
+            raise ClusterError(f"the console exited with {console.popen.returncode}:\n"
+                               f"{console.log_tail()}")
+        self.console = client
+        self.timeline.add("cluster", f"console at {client.url}, pid {console.pid}",
+                          source="console")
+        return console
+
+    def down(self) -> None:
+        """Remove everything; every step is tried, the failures are raised together."""
+        started = time.monotonic()
+        errors: list[str] = []
+
+        def attempt(what: str, step) -> None:
+            try:
+                step()
+            except Exception as exc:  # noqa: BLE001 - teardown reports every failure at the end
+                errors.append(f"{what}: {type(exc).__name__}: {exc}")
+
+        if self.poller is not None:
+            attempt("stop the phase poller", self.poller.stop)
+        if self.recorder is not None:
+            attempt("stop the bus recorder", self.recorder.stop)
+        for process in (self.console_process, self.core):
+            if process is not None:
+                attempt(f"stop the {process.name}", process.stop)
+        if self.console is not None:
+            self.console.close()
+        if self.links is not None:
+            attempt("stop the links", self.links.close)
+        if self.backend is not None:
+            attempt("remove the servers", self.backend.destroy_all)
+        if self.broker is not None:
+            if self.owns_broker:
+                attempt("stop the broker", self.broker.stop)
+            elif not self.broker.status()["running"]:
+                attempt("start the shared broker again", self.broker.start)
+        attempt("kill what is left", self._kill_leftover_processes)
+        if self.work_dir is not None:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+        self.poller = self.recorder = self.console = None
+        self.links = self.backend = None
+        self.servers.clear()
+        self.timeline.add("cluster", f"cluster down in {time.monotonic() - started:.2f} s")
+        if errors:
+            raise ClusterError("cluster teardown left things behind: " + "; ".join(errors))
+
+    def _kill_leftover_processes(self) -> None:
+        left = self.leftover_processes()
+        for proc in left:
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(left, timeout=10)
+
+    def leftover_processes(self) -> list[psutil.Process]:
+        """Live processes the cluster started, or that name its work dir."""
+        found: dict[int, psutil.Process] = {}
+        for pid in self.started_pids:
+            try:
+                proc = psutil.Process(pid)
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    found[pid] = proc
+            except psutil.NoSuchProcess:
+                pass
+        if self.work_dir is not None:
+            needle = str(self.work_dir)
+            for proc in psutil.process_iter():
+                try:
+                    if proc.pid == os.getpid() or proc.status() == psutil.STATUS_ZOMBIE:
+                        continue
+                    if needle in " ".join(proc.cmdline()) or any(
+                            needle in v for v in proc.environ().values()):
+                        found[proc.pid] = proc
+                except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                    continue
+        return list(found.values())
+
+    # -- what a scenario uses --
+
+    def server(self, name: str) -> Server:
+        try:
+            return self.servers[name]
+        except KeyError:
+            raise ClusterError(f"no server {name!r} in this cluster (it has "
+                               f"{', '.join(self.servers) or 'none'})") from None
+
+    def link(self, server: Server | str, kind: str) -> RecordedLink:
+        """The ``"ssh"`` link (core -> server) or the ``"amqp"`` link (server -> broker)."""
+        target = self.server(server) if isinstance(server, str) else server
+        if kind not in ("ssh", "amqp"):
+            raise ClusterError(f"link kind must be 'ssh' or 'amqp', got {kind!r}")
+        return target.ssh if kind == "ssh" else target.amqp
+
+    def failpoint(self, target: FailpointTarget, name: str, action: str = "pause") -> Failpoint:
+        """A point in the core (``cluster.core``) or on a server; use it with ``with``."""
+        return Failpoint(target, name, action, timeline=self.timeline)
+
+    def load(self, definition: str, name: str = "definitions.yaml") -> None:
+        """Validate and store jobnet definitions (YAML text) with `tengine load`."""
+        path = self._work() / name
+        path.write_text(definition)
+        done = subprocess.run([sys.executable, "-m", "tengine_min.cli", "load", str(path)],
+                              env=self.env(), capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise ClusterError(f"tengine load {path} exited {done.returncode}:\n"
+                               f"{done.stdout}{done.stderr}")
+
+    def define_job(self, jobnet: str, server: Server, script: str) -> None:
+        """Store a root jobnet `jobnet` with one job `j1` running `script` on `server`."""
+        self.load(one_job_definition(jobnet, server.name, script), f"{jobnet}.yaml")
+
+    def run(self, jobnet: str, *, server: Server | None = None, script: str | None = None,
+            timeout_min: int | None = None) -> RunView:
+        """Run a jobnet from the console, as a person would (``POST /api/jobnets/{name}/run``).
+
+        With `server`, the jobnet is first stored as one job ``j1`` on that server running
+        `script` (default: the standard script of that name in TEST_SCRIPTS)."""
+        if self.console is None or self.poller is None:
+            raise ClusterError("the cluster is not up")
+        if server is not None:
+            if script is None:
+                if jobnet not in TEST_SCRIPTS:
+                    raise ClusterError(f"no standard script for {jobnet!r} (known: "
+                                       f"{', '.join(TEST_SCRIPTS)}); give script=")
+                script = TEST_SCRIPTS[jobnet]
+            self.define_job(jobnet, server, script)
+        body = {"timeout_min": timeout_min} if timeout_min else None
+        answer = self.console.post(f"/api/jobnets/{jobnet}/run", body)
+        run = RunView(self.console, answer["execution_id"], self.timeline)
+        self.runs.append(run)
+        self.poller.watch(run.execution_id)
+        self.timeline.add("note", f"ran {jobnet}: execution {run.execution_id}",
+                          source="console")
+        return run
+
+    # -- evidence at the end of a scenario --
+
+    def gather_evidence(self, screenshot=None) -> Evidence:
+        """Job states, event rows, watcher log lines (also into the timeline) and a screenshot
+        of the last run's monitor. `screenshot(url) -> bytes` takes it (see report)."""
+        evidence = Evidence()
+        if self.poller is not None:
+            self.poller.poll_once()
+        job_ids: set[str] = set()
+        for run in self.runs:
+            try:
+                jobs = run.jobs()
+                evidence.jobs += [job.as_row() for job in jobs]
+                job_ids |= {job.id for job in jobs}
+                evidence.events += [
+                    {"occurred_at": row["occurred_at"], "level": row["level"],
+                     "event_type_name": row["event_type_name"],
+                     "source_name": row["source_name"], "summary": event_summary(row)}
+                    for row in run.events()]
+            except Exception as exc:  # noqa: BLE001 - the console may be down (a fault)
+                evidence.notes.append(f"console not readable for {run.execution_id}: {exc}")
+        for server in self.servers.values():
+            try:
+                lines = server.log.read()
+            except Exception as exc:  # noqa: BLE001 - report what could not be read
+                evidence.notes.append(f"watcher log of {server.name} not readable: {exc}")
+                continue
+            if job_ids:
+                lines = [line for line in lines if any(f"job_id={i}" in line for i in job_ids)]
+            evidence.watcher_log[server.name] = lines
+            for line in lines:
+                at = line_time(line)
+                text = line.split(" tengine.watcher ", 1)[-1]
+                self.timeline.add("watcher", text, source=server.name, at=at)
+        if screenshot is not None and self.runs and self.console is not None:
+            url = f"{self.console.url}/executions/{self.runs[-1].execution_id}"
+            try:
+                evidence.screenshot_png = screenshot(url)
+            except Exception as exc:  # noqa: BLE001 - no browser: the report says so
+                evidence.notes.append(f"no screenshot of {url}: {exc}")
+        return evidence
+
+
+def purge_event_queue(url: str) -> None:
+    """Empty Tengine's queue on a shared broker, so a cluster never sees a former one's events."""
+    connection = pika.BlockingConnection(topology.connection_parameters(url, 5))
+    try:
+        channel = connection.channel()
+        topology.declare(channel)
+        channel.queue_purge(topology.QUEUE_NAME)
+    finally:
+        connection.close()
+
+
+def one_job_definition(jobnet: str, server: str, script: str) -> str:
+    """A root jobnet with one job ``j1``, in the YAML form of `tengine load`."""
+    return (f"jobnets:\n"
+            f"  - jobnet: {json.dumps(jobnet)}\n"
+            f"    server: {json.dumps(server)}\n"
+            f"    credential: {json.dumps(server)}\n"
+            f"    children:\n"
+            f"      - job: j1\n"
+            f"        script: {json.dumps(script)}\n")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

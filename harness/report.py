@@ -1,0 +1,276 @@
+"""What a scenario leaves for a person to read: its timeline and its evidence, as HTML and JSON.
+
+- `Timeline`: every fault injected, every phase change and event observed, every watcher log line,
+  with the wall time it happened; shown relative to the start of the test.
+- `Evidence`: the state at the end of a scenario: the job states, the event rows as the event
+  screen shows them, the watcher log lines per server, and a screenshot of the jobnet monitor.
+- `scenario_html(...)`: one HTML fragment for pytest-html; `write_json(...)`: the JSON twin.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .scenarios import CATALOGUE, Scenario
+
+# Kinds of timeline entries, and the colour the HTML gives each.
+KIND_COLOURS = {
+    "fault": "#c62828",  # what the harness broke or repaired
+    "failpoint": "#ad1457",
+    "phase": "#1565c0",  # a job/jobnet/execution phase change seen on the console's API
+    "event": "#2e7d32",  # an event seen on the bus
+    "watcher": "#6a1b9a",  # a watcher log line on a server
+    "core": "#5d4037",  # a core log line worth showing
+    "cluster": "#455a64",  # the cluster coming up, processes started
+    "note": "#455a64",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    at: float  # wall time, seconds since the epoch
+    kind: str
+    text: str
+    source: str = ""
+
+    def as_dict(self, start: float) -> dict[str, Any]:
+        return {"t": round(self.at - start, 3), "at": _iso(self.at), "kind": self.kind,
+                "source": self.source, "text": self.text}
+
+
+class Timeline:
+    """A thread-safe list of entries; times are shown relative to `start`."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.start = time.time() if start is None else start
+        self._entries: list[Entry] = []
+        self._lock = threading.Lock()
+
+    def add(self, kind: str, text: str, *, source: str = "", at: float | None = None) -> Entry:
+        entry = Entry(time.time() if at is None else at, kind, text, source)
+        with self._lock:
+            self._entries.append(entry)
+        return entry
+
+    def entries(self, kind: str | None = None) -> list[Entry]:
+        with self._lock:
+            found = [e for e in self._entries if kind is None or e.kind == kind]
+        return sorted(found, key=lambda e: e.at)
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        return [e.as_dict(self.start) for e in self.entries()]
+
+    def as_text(self, last: int | None = None) -> str:
+        """``+1.234s fault    [s1] cut link ssh-s1`` lines, oldest first (the last N if asked)."""
+        entries = self.entries()
+        if last is not None:
+            entries = entries[-last:]
+        return "\n".join(f"{e.at - self.start:+8.3f}s {e.kind:<9} "
+                         f"{'[' + e.source + '] ' if e.source else ''}{e.text}"
+                         for e in entries)
+
+
+@dataclass
+class Evidence:
+    """The end state of one scenario, gathered before the cluster goes down."""
+
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    watcher_log: dict[str, list[str]] = field(default_factory=dict)
+    screenshot_png: bytes | None = None
+    notes: list[str] = field(default_factory=list)  # what could not be gathered, and why
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("screenshot_png")
+        out["screenshot"] = self.screenshot_png is not None
+        return out
+
+
+@dataclass
+class ScenarioRecord:
+    """One test of a scenario: outcome, timeline and evidence."""
+
+    nodeid: str
+    scenario_id: str | None
+    outcome: str = "not run"  # passed | failed | skipped | error
+    reason: str = ""  # why it failed or was skipped
+    duration: float = 0.0
+    timeline: Timeline | None = None
+    evidence: Evidence | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"nodeid": self.nodeid, "scenario": self.scenario_id, "outcome": self.outcome,
+                "reason": self.reason, "duration": round(self.duration, 3),
+                "timeline": self.timeline.as_dicts() if self.timeline else [],
+                "evidence": self.evidence.as_dict() if self.evidence else None}
+
+
+# --- HTML ------------------------------------------------------------------------------------
+
+
+def scenario_html(scenario: Scenario | None, timeline: Timeline | None,
+                  evidence: Evidence | None) -> str:
+    """One self-contained HTML fragment: the scenario, its timeline and its evidence."""
+    e = html.escape
+    parts = ['<div class="tgh-scenario" style="font-family:sans-serif;font-size:13px">']
+    if scenario is not None:
+        parts.append(f"<h3 style='margin:4px 0'>{e(scenario.id)}: {e(scenario.title)}</h3>"
+                     f"<div>{e(scenario.title_ja)}</div>"
+                     f"<div><b>expected:</b> {e(scenario.expected)}</div>")
+    if timeline is not None:
+        parts.append("<h4 style='margin:8px 0 2px'>Timeline</h4>"
+                     + _table(["t (s)", "kind", "where", "what"],
+                              [[f"{x.at - timeline.start:+.3f}",
+                                f"<span style='color:{KIND_COLOURS.get(x.kind, '#000')}'>"
+                                f"{e(x.kind)}</span>", e(x.source), e(x.text)]
+                               for x in timeline.entries()], raw=True))
+    if evidence is not None:
+        if evidence.jobs:
+            parts.append("<h4 style='margin:8px 0 2px'>Job states</h4>" + _table(
+                ["path", "phase", "label", "pid", "exit", "signal", "reason"],
+                [[j.get("name_path"), j.get("phase"), j.get("label"), j.get("pid"),
+                  j.get("exit_status"), j.get("signal"), j.get("reason")]
+                 for j in evidence.jobs]))
+        if evidence.events:
+            parts.append("<h4 style='margin:8px 0 2px'>Events (as the event screen shows "
+                         "them)</h4>" + _table(
+                             ["occurred at", "level", "type", "source", "what"],
+                             [[r.get("occurred_at"), r.get("level"), r.get("event_type_name"),
+                               r.get("source_name"), r.get("summary")]
+                              for r in evidence.events]))
+        for server, lines in evidence.watcher_log.items():
+            parts.append(f"<h4 style='margin:8px 0 2px'>Watcher log on {e(server)}</h4>"
+                         f"<pre style='white-space:pre-wrap;margin:0'>"
+                         f"{e(chr(10).join(lines)) or '(no lines)'}</pre>")
+        for note in evidence.notes:
+            parts.append(f"<div style='color:#c62828'>{e(note)}</div>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _table(header: list[str], rows: list[list[Any]], raw: bool = False) -> str:
+    def cell(value: Any) -> str:
+        text = "" if value is None else str(value)
+        return text if raw else html.escape(text)
+
+    head = "".join(f"<th style='text-align:left;padding:1px 6px'>{html.escape(h)}</th>"
+                   for h in header)
+    body = "".join("<tr>" + "".join(f"<td style='padding:1px 6px;vertical-align:top'>"
+                                    f"{cell(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return (f"<table style='border-collapse:collapse;border:1px solid #ccc'>"
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
+# --- JSON ------------------------------------------------------------------------------------
+
+
+def scenario_statuses(records: list[ScenarioRecord]) -> dict[str, dict[str, Any]]:
+    """Per catalogue id: passed only when it has tests and every one passed; a skipped test
+    makes it "skipped" (not passed), a failed or erroring one "failed"."""
+    out: dict[str, dict[str, Any]] = {}
+    for scenario in CATALOGUE.values():
+        tests = [r for r in records if r.scenario_id == scenario.id]
+        outcomes = {r.outcome for r in tests}
+        if not tests:
+            status = "no test"
+        elif outcomes & {"failed", "error"}:
+            status = "failed"
+        elif "skipped" in outcomes or "not run" in outcomes:
+            status = "skipped"
+        else:
+            status = "passed"
+        out[scenario.id] = {"id": scenario.id, "title": scenario.title,
+                            "title_ja": scenario.title_ja, "expected": scenario.expected,
+                            "status": status, "passed": status == "passed",
+                            "tests": [r.as_dict() for r in tests]}
+    return out
+
+
+def write_json(path: Path, records: list[ScenarioRecord]) -> dict[str, Any]:
+    """The JSON twin of the HTML report; returns what it wrote."""
+    statuses = scenario_statuses(records)
+    ran = [s for s in statuses.values() if s["status"] != "no test"]
+    data = {
+        "generated_at": _iso(time.time()),
+        "summary": {
+            "scenarios_run": len(ran),
+            "passed": sum(1 for s in ran if s["status"] == "passed"),
+            "failed": sum(1 for s in ran if s["status"] == "failed"),
+            "skipped": sum(1 for s in ran if s["status"] == "skipped"),
+            "not_passed": sum(1 for s in ran if s["status"] != "passed"),
+            "without_test": sorted(s["id"] for s in statuses.values()
+                                   if s["status"] == "no test"),
+        },
+        "scenarios": statuses,
+        "other_tests": [r.as_dict() for r in records if r.scenario_id is None],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)  # a reader never sees half a report
+    return data
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="milliseconds")
+
+
+# --- the screenshot of the jobnet monitor ---------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+# As tests/browser: headless, offline, no sandbox (root), nothing phoning home.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+
+class Screenshotter:
+    """Takes PNG screenshots with Debian's Chromium driven by Playwright (started at the first
+    shot, kept for the session; Playwright never downloads a browser)."""
+
+    def __init__(self, executable: Path = CHROMIUM) -> None:
+        self.executable = executable
+        self._playwright: Any = None
+        self._browser: Any = None
+
+    def __call__(self, url: str) -> bytes:
+        with self.new_page() as page:
+            page.goto(url, wait_until="load", timeout=20_000)
+            return page.screenshot(full_page=True)
+
+    @contextmanager
+    def new_page(self) -> Iterator[Any]:
+        """A Playwright page of its own (fresh context) in the session's browser, for a
+        scenario that clicks through the console as a person would."""
+        if not self.executable.exists():
+            raise RuntimeError(f"no Chromium at {self.executable} (apt-get install chromium)")
+        if self._browser is None:
+            from playwright.sync_api import sync_playwright
+
+            self._playwright = sync_playwright().start()
+            self._browser = self._playwright.chromium.launch(
+                executable_path=str(self.executable), args=CHROMIUM_ARGS)
+        context = self._browser.new_context(viewport={"width": 1400, "height": 900},
+                                            locale="ja-JP")
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+
+    def close(self) -> None:
+        if self._browser is not None:
+            self._browser.close()
+            self._browser = None
+        if self._playwright is not None:
+            self._playwright.stop()
+            self._playwright = None
