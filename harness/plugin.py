@@ -67,6 +67,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--harness-json", default=None, metavar="PATH",
                     help="the JSON twin of the acceptance report (default: beside the HTML "
                          "report, reports/acceptance.json)")
+    group.addoption("--scenario", action="append", default=[], metavar="ID",
+                    help="run only the tests marked with this SCENARIOS.md id (repeatable, "
+                         "e.g. --scenario S04 --scenario D1)")
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-html reads its options
@@ -101,6 +104,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             scenario(marker.args[0])
         except UnknownScenario as exc:
             raise pytest.UsageError(f"{item.nodeid}: {exc}") from None
+    wanted = {i.upper() for i in config.getoption("--scenario")}
+    if wanted:
+        for wanted_id in wanted:
+            try:
+                scenario(wanted_id)
+            except UnknownScenario as exc:
+                raise pytest.UsageError(f"--scenario {wanted_id}: {exc}") from None
+        keep = [item for item in items if scenario_id_of(item) in wanted]
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep
 
 
 def scenario_id_of(item: pytest.Item) -> str | None:

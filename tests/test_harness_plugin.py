@@ -91,3 +91,13 @@ def test_the_html_report_goes_where_html_says(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "out" / "r.html").exists()
     assert json.loads((tmp_path / "out" / "r.json").read_text())["scenarios"]["S00"]["passed"]
+
+
+def test_scenario_option_runs_only_the_tests_of_those_ids(tmp_path):
+    (tmp_path / "conftest.py").write_text(CONFTEST)
+    (tmp_path / "test_scenarios.py").write_text(SCENARIO_TESTS)
+    done = run_pytest(tmp_path, "--scenario", "s00")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed, 3 deselected" in done.stdout
+    done = run_pytest(tmp_path, "--scenario", "S42")
+    assert done.returncode == 4 and "--scenario S42: unknown scenario id" in done.stderr
