@@ -244,6 +244,11 @@ def test_a_heartbeat_series_is_one_row_that_changes_type(engine):
         rows = conn.execute(select(schema.events)).all()
         assert [(r.event_type_name, r.confirmed) for r in rows] == [
             ("expired.job.heartbeat.tengine", False)]
+        # A heartbeat arriving after the verdict does not hide it from the event screen.
+        assert repo.record_event(conn, beat("job.heartbeat.tengine", "debug", 2.5))
+        rows = conn.execute(select(schema.events)).all()
+        assert [(r.event_type_name, r.level) for r in rows] == [
+            ("expired.job.heartbeat.tengine", "error")]
         assert repo.record_event(conn, beat("finished.process.job.tengine", "info", 3))
         # A late heartbeat does not turn the finished row back into a heartbeat.
         assert repo.record_event(conn, beat("job.heartbeat.tengine", "debug", 4))

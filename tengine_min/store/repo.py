@@ -427,6 +427,9 @@ def _store_event(conn: Connection, event: Event, now: datetime) -> None:
             if row.event_type_name.startswith("finished.process.") and not \
                     event.event_type_name.startswith("finished.process."):
                 return  # the series already ended; a late heartbeat does not reopen it
+            if is_plain_heartbeat(event.event_type_name) and \
+                    not is_plain_heartbeat(row.event_type_name):
+                return  # a heartbeat never hides the expiry verdict the screen shows
             conn.execute(_UPDATE_EVENT, {"_id": row.id, **values})
             return
     # Not processed yet, so not stored either (both happen in one transaction).

@@ -145,8 +145,12 @@ class Heartbeat(threading.Thread):
 
 
 def _kill_requested_before(jobdir: JobDir, moment: str) -> str | None:
-    """Time of the first kill request made before ``moment`` (ISO strings sort by time)."""
-    times = [k["requested_at"] for k in jobdir.kills if k.get("requested_at", "") <= moment]
+    """Time of the first kill request made before ``moment`` (ISO strings sort by time) that
+    signalled the script or was about to; a kill that found it already gone does not count, so
+    a script that failed on its own just as a stop arrived is not labelled force stopped."""
+    times = [k["requested_at"] for k in jobdir.kills
+             if k.get("requested_at", "") <= moment
+             and k.get("outcome") in ("requested", "sent", "stopped")]
     return min(times) if times else None
 
 
