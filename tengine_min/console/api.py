@@ -109,7 +109,8 @@ def get_job(vertex_id: str, console: ConsoleDep) -> dict[str, Any]:
     out["children"] = [relative_out(c) for c in detail["children"]]
     out["events"] = detail["events"]
     if detail["kind"] in SCRIPT_KINDS:
-        out["watcher_log"] = asdict(console.watcher_log(detail["server"], vertex_id))
+        out["watcher_log"] = asdict(console.watcher_log(detail["server"], vertex_id,
+                                                        detail["credential"]))
     else:
         out["watcher_log"] = asdict(WatcherLog(detail["server"], None, None,
                                                note=f"a {detail['kind']} runs no script"))

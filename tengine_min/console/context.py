@@ -27,9 +27,10 @@ class Console:
     def zone(self) -> tzinfo:
         return self.settings.zone
 
-    def watcher_log(self, server_name: str | None, vertex_id: str) -> WatcherLog:
+    def watcher_log(self, server_name: str | None, vertex_id: str,
+                    credential_name: str | None = None) -> WatcherLog:
         return watcher_log(self.settings.runtime, self.settings.resources_file, server_name,
-                           vertex_id)
+                           vertex_id, credential_name)
 
 
 def console_of(request: Request) -> Console:

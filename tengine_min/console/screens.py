@@ -237,7 +237,7 @@ def job_screen(vertex_id: str, request: Request, console: ConsoleDep,
         detail = queries.vertex_detail(conn, vertex_id)
     if detail is None:
         return error_page(request, console, 404, f"no job or jobnet with id {vertex_id!r}")
-    log = (console.watcher_log(detail["server"], vertex_id)
+    log = (console.watcher_log(detail["server"], vertex_id, detail["credential"])
            if detail["kind"] in SCRIPT_KINDS else None)
     return render(request, console, "job.html",
                   {"job": detail, "watcher_log": log, "yaml": short_yaml,

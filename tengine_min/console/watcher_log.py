@@ -2,8 +2,10 @@
 
 Every watcher line carries `job_id=<id>` (a rerun: `job_id=<id>.<attempt>`), in
 `<watcher state dir>/log/watcher.log` on the job's host. For a server with the local transport
-the file is on this machine and the console shows the lines; for any other server it shows the
-host, the path and the grep command to run there.
+the file is on this machine and the console shows the lines. For an ssh server the console runs
+that grep on the host over ssh, logging in as the job's credential (as a person would), and shows
+the lines; when it cannot (host down, no credential), it shows why, with the host, the path and the
+grep command to run there.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Settings
-from ..resources import ResourceError, UnknownResource, load_resources
+from ..core.ssh_transport import SshTransport
+from ..core.transport import TransportError
+from ..resources import Resources, ResourceError, Server, UnknownResource, load_resources
 
 MAX_LINES = 200
 SCAN_BYTES = 8 * 1024 * 1024  # read at most the last 8 MiB of the log
 REMOTE_DEFAULT_STATE_DIR = "~/.tengine-watcher"  # tengine-watcher's own default
+SSH_READ_TIMEOUT = 10.0  # s for the whole ssh read of a remote log (the page waits for it)
 
 
 @dataclass
@@ -33,8 +38,9 @@ class WatcherLog:
 
 
 def watcher_log(settings: Settings, resources_file: Path | None, server_name: str | None,
-                vertex_id: str) -> WatcherLog:
-    """The lines of the job's watcher log that name `vertex_id` (any attempt)."""
+                vertex_id: str, credential_name: str | None = None) -> WatcherLog:
+    """The lines of the job's watcher log that name `vertex_id` (any attempt); for an ssh
+    server read over ssh as `credential_name`."""
     if not server_name:
         return WatcherLog(None, None, None, note="the job names no server")
     try:
@@ -56,8 +62,40 @@ def watcher_log(settings: Settings, resources_file: Path | None, server_name: st
         return view
     path = f"{server.watcher_state_dir or REMOTE_DEFAULT_STATE_DIR}/log/watcher.log"
     host = server.address or server.name
-    return WatcherLog(server.name, path, _grep(path, vertex_id),
+    view = WatcherLog(server.name, path, _grep(path, vertex_id),
                       note=f"the log is on {host}; run the command there")
+    if server.transport == "ssh" and credential_name:
+        _read_over_ssh(view, server, resources, credential_name, vertex_id)
+    return view
+
+
+def _read_over_ssh(view: WatcherLog, server: Server, resources: Resources,
+                   credential_name: str, vertex_id: str) -> None:
+    """Fill `view.lines` with the grep run on the host; on failure `view.note` says why."""
+    host = server.address or server.name
+    assert view.path is not None
+    quoted = view.path if view.path.startswith("~/") else shlex.quote(view.path)
+    # The same bounds as a local read: the last SCAN_BYTES of the file, MAX_LINES lines.
+    command = (f"test -f {quoted} || {{ echo 'no such file' >&2; exit 3; }}; "
+               f"tail -c {SCAN_BYTES} {quoted} | grep -E "
+               f"{shlex.quote(job_pattern(vertex_id).pattern)} | tail -n {MAX_LINES + 1}")
+    try:
+        credential = resources.credential(credential_name)
+        done = SshTransport(server, credential, watcher_command="tengine-watcher").run(
+            command, timeout=SSH_READ_TIMEOUT)
+    except (UnknownResource, TransportError) as exc:
+        view.note = f"cannot read it on {host} over ssh ({exc}); run the command there"
+        return
+    if done.exit_code == 3:
+        view.lines, view.note = [], f"read on {host} over ssh: the file does not exist (yet)"
+        return
+    if done.exit_code != 0:
+        view.note = (f"cannot read it on {host} over ssh (exit status {done.exit_code}: "
+                     f"{done.stderr.strip()[:200]}); run the command there")
+        return
+    lines = done.stdout.splitlines()
+    view.lines, view.truncated = lines[-MAX_LINES:], len(lines) > MAX_LINES
+    view.note = f"read on {host} over ssh as {credential_name}"
 
 
 def _grep(path: str, vertex_id: str) -> str:
