@@ -1,0 +1,113 @@
+"""S09, S10, S11: a job whose target is wrong: its script (missing, not executable), its host
+(wrong address, host not running) or its credentials (wrong password, unknown key)."""
+
+import json
+import socket
+
+import paramiko
+import pytest
+
+
+def install_script(server, name: str, text: str, mode: str) -> str:
+    """Put a script into the server user's home (as a person would, over ssh), with `mode`."""
+    server.host.run(f'cat > "$HOME/{name}" && chmod {mode} "$HOME/{name}"',
+                    user=server.host.user, input=text, check=True)
+    return f"$HOME/{name}"
+
+
+def define(cluster, jobnet: str, server: str, credential: str, script: str) -> None:
+    """A root jobnet with one job `j1` on `server` as `credential`."""
+    cluster.load(f"jobnets:\n  - jobnet: {jobnet}\n    server: {server}\n"
+                 f"    credential: {credential}\n    children:\n      - job: j1\n"
+                 f"        script: {json.dumps(script)}\n", f"{jobnet}.yaml")
+
+
+def register(cluster, toml: str) -> None:
+    """Add servers or credentials to the resource file, and restart the core cleanly so that it
+    reads them (tengined reads its resources at start, as Tengine's did)."""
+    path = cluster.state_dir / "resources.toml"
+    path.write_text(path.read_text() + "\n" + toml)
+    cluster.timeline.add("note", "resources added; core restarted to read them", source="harness")
+    cluster.core.stop()
+    cluster.start_core()
+
+
+def closed_port() -> int:
+    """A port of this machine where nothing listens (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def assert_job_error(run, reason_part: str):
+    job = run.wait_for_job("/bad/j1", phase="error")
+    assert reason_part in job.reason, job.reason
+    assert job.pid is None and job.exit_status is None, job
+    errors = run.wait_for_event("error.job.job.tengine", job=job).of_type("error.job.job.tengine")
+    assert any(reason_part in str(e["properties"].get("message")) for e in errors), errors
+    run.wait_for_execution("error")
+    return job
+
+
+@pytest.mark.scenario("S09")
+@pytest.mark.parametrize("case", ["missing", "not_executable"])
+def test_the_script_is_missing_or_not_executable(cluster, case):
+    s1 = cluster.server("s1")
+    if case == "missing":
+        script, says = "/no/such/dir/job.sh", "script not found"
+    else:
+        script, says = install_script(s1, "noexec.sh", "#!/bin/sh\necho hi\n", "644"), \
+            "script not executable"
+    define(cluster, "bad", s1.name, s1.name, script)
+    run = cluster.run("bad")
+    job = assert_job_error(run, f"{says} on s1: ")
+    log = s1.watcher_log(job)
+    assert log.has("run requested") and log.has("spawn failed"), log
+    assert any(f'reason="{says}: ' in line for line in log.lines), log
+    assert log.lacks("started"), log  # nothing ran
+
+
+@pytest.mark.scenario("S10")
+def test_the_jobs_host_address_is_wrong(cluster):
+    s1 = cluster.server("s1")
+    port = closed_port()
+    register(cluster, f'[servers.nowhere]\ntransport = "ssh"\naddress = "127.0.0.1"\n'
+                      f"ssh_port = {port}\nhost_key = {json.dumps(s1.host.host_key)}\n")
+    define(cluster, "bad", "nowhere", s1.name, "echo never")
+    run = cluster.run("bad")
+    job = assert_job_error(run, f"cannot connect to server nowhere (127.0.0.1:{port}): ")
+    assert "refused" in job.reason, job.reason
+    assert s1.watcher_log(job).lines == (), s1.watcher_log(job)  # reached no host
+
+
+@pytest.mark.scenario("S10")
+def test_the_jobs_host_is_not_running(cluster):
+    s1 = cluster.server("s1")
+    cluster.define_job("bad", s1, "echo never")
+    s1.host.down()
+    cluster.timeline.add("fault", "host s1 powered off", source=s1.name)
+    run = cluster.run("bad")
+    job = assert_job_error(run, f"cannot connect to server s1 (127.0.0.1:{s1.ssh.port}): ")
+    assert s1.watcher_log(job).lines == (), s1.watcher_log(job)  # nothing reached s1
+
+
+@pytest.mark.scenario("S11")
+@pytest.mark.cluster(command_retry_count=2, command_retry_interval=0.2)
+@pytest.mark.parametrize("case", ["password", "key"])
+def test_the_jobs_credentials_are_wrong(cluster, case):
+    s1 = cluster.server("s1")
+    user = json.dumps(s1.host.user)
+    if case == "password":
+        secret = f'type = "ssh_password"\npassword = {json.dumps(s1.host.password + "-wrong")}\n'
+    else:  # a key of its own that the host never authorised
+        key_file = cluster.work_dir / "unknown_key"
+        paramiko.RSAKey.generate(2048).write_private_key_file(str(key_file))
+        secret = f'type = "ssh_public_key"\nprivate_key_file = {json.dumps(str(key_file))}\n'
+    register(cluster, f"[credentials.wrong]\nusername = {user}\n{secret}")
+    define(cluster, "bad", s1.name, "wrong", "echo never")
+    run = cluster.run("bad")
+    job = assert_job_error(run, "authentication failed for credential wrong on server s1")
+    assert s1.watcher_log(job).lines == (), s1.watcher_log(job)  # nothing reached the watcher
+    # retries are configured, but the same credentials would fail the same way: one attempt
+    attempts = cluster.core_log.matching(rf"ssh attempt \d/3 .*job_id={job.id}\b")
+    assert len(attempts) == 1 and "ssh attempt 1/3" in attempts[0], attempts
