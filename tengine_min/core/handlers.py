@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal as signals
 import socket
 import uuid
@@ -130,8 +131,9 @@ class Context:
     def forget_execution(self, execution_id: str) -> None:
         self._executions.pop(execution_id, None)
 
-    def note(self, message: str, **fields: Any) -> None:
-        """One log line about this event: what happened and why nothing else did."""
+    def note(self, message: str, /, **fields: Any) -> None:
+        """One log line about this event: what happened and why nothing else did. (`message`
+        is positional-only: a field may be called `message` too.)"""
         self.log.info("%s %s", message, kv(event=self.event.event_type_name,
                                            key=self.event.key, **fields))
 
@@ -215,10 +217,15 @@ def handle(conn: Connection, event: Event, *, now: datetime | None = None,
 # --- looking things up from an event --------------------------------------------------------
 
 
+# ASCII only: str.isdigit() also accepts characters such as "²" that int() refuses.
+_DIGITS = re.compile(r"[0-9]+")
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
 def split_job_id(value: str) -> tuple[str, int | None]:
     """`<vertex id>` or `<vertex id>.<attempt>` (the watcher job id of a rerun)."""
     vertex_id, _, attempt = value.partition(".")
-    return vertex_id, int(attempt) if attempt.isdigit() else None
+    return vertex_id, int(attempt) if _DIGITS.fullmatch(attempt) else None
 
 
 def _event_job(ctx: Context, *, from_a_run: bool = False) -> tuple[Row | None, int | None]:
@@ -277,7 +284,7 @@ def _int_or_none(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
         return int(value.strip())
     return None
 
@@ -703,6 +710,10 @@ def on_start_failed(ctx: Context) -> None:
     _fail_job(ctx, job, reason=message)
 
 
+# The reason of a job whose force stop failed (it runs on); a later verdict keeps it.
+STOP_FAILED_PREFIX = "stop failed: "
+
+
 @handles(ev.STOP_FAILED_JOB)
 def on_stop_failed(ctx: Context) -> None:
     job, attempt = _event_job(ctx, from_a_run=True)
@@ -714,7 +725,7 @@ def on_stop_failed(ctx: Context) -> None:
         ctx.note("stop failure recorded only", job_id=job.id, phase=job.phase, message=message)
         return
     # The kill did not reach the process: it is still running, and a person may stop it again.
-    _set_phase(ctx, job, ph.RUNNING, reason=f"stop failed: {message}")
+    _set_phase(ctx, job, ph.RUNNING, reason=f"{STOP_FAILED_PREFIX}{message}")
 
 
 @handles(ev.KILL_SENT_JOB)
@@ -890,7 +901,15 @@ def on_heartbeat_expired(ctx: Context) -> None:
                  f"watcher lost: no heartbeat since {since}; whether the script still runs "
                  f"and how it ends is unknown")
     repo.finish_driver_tasks(ctx.conn, job.id, "superseded: the watcher was lost", now=ctx.now)
-    _fail_job(ctx, job, reason=reason)
+    fields: dict[str, Any] = {}
+    if job.phase == ph.RUNNING and job.stop_reason and (job.reason or "").startswith(
+            STOP_FAILED_PREFIX):
+        # A force stop failed before the verdict (S16): say so, and do not label the job
+        # force stopped, since the stop never got to it.
+        reason = (f"{reason}; the force stop before it failed: "
+                  f"{job.reason.removeprefix(STOP_FAILED_PREFIX)}")
+        fields["stop_reason"] = None
+    _fail_job(ctx, job, reason=reason, **fields)
 
 
 @handles(ev.JOB_HEARTBEAT)
