@@ -311,7 +311,7 @@ class Broker:
             self._wait_ready(deadline)
             return
         self._prepare_dirs()
-        self._check_ports_free(epmd_running=bool(epmd))
+        self._check_ports_free(epmd_running=bool(epmd), deadline=deadline)
         log.info("broker starting %s", kv(node=self.settings.node_name, port=self.settings.amqp_port,
                                              state_dir=self.state_dir))
         try:
@@ -324,13 +324,20 @@ class Broker:
             raise
         log.info("broker started %s", kv(node=self.settings.node_name, url=self.url))
 
-    def _check_ports_free(self, epmd_running: bool) -> None:
+    def _check_ports_free(self, epmd_running: bool, deadline: float) -> None:
+        """Each port must be free. A port still held is waited for (at most 10 s, within the
+        start deadline): right after a kill() or stop() the old node's sockets may outlive its
+        process for a moment, and a restart must not fail on that."""
         ports = [("AMQP", self.settings.bind_host, self.settings.amqp_port),
                  ("distribution", "127.0.0.1", self.settings.dist_port)]
         if not epmd_running:
             ports.append(("epmd", "127.0.0.1", self.settings.epmd_port))
+        wait_until = min(deadline, time.monotonic() + PORT_RELEASE_WAIT)
         for what, address, port in ports:
             problem = _bind_problem(port, address)
+            while problem and "is taken" in problem and time.monotonic() < wait_until:
+                time.sleep(0.2)
+                problem = _bind_problem(port, address)
             if problem:
                 raise BrokerError(f"cannot use the {what} port of node {self.settings.node_name}: "
                                   f"{problem}")
@@ -491,6 +498,9 @@ def _check_ipv4(host: str) -> None:
         ipaddress.IPv4Address(host)
     except ValueError:
         raise BrokerError(f"bind_host {host!r} is not an IPv4 address (e.g. 127.0.0.1)") from None
+
+
+PORT_RELEASE_WAIT = 10.0  # seconds a restart waits for the old node's ports to be released
 
 
 def _bind_problem(port: int, host: str = "127.0.0.1") -> str | None:

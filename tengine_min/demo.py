@@ -75,12 +75,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"broker: {broker.url.replace('guest:guest@', '')} (log {broker.node_log})")
         core = spawn(tengine_command("core"), env, state / "log" / "core.out")
         stack.callback(stop, core)
-        port = args.port or _free_port()
-        web = spawn(tengine_command("console", "--port", str(port)), env,
-                    state / "log" / "console.out")
-        stack.callback(stop, web)
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/api/executions", web, timeout=60)
+        # A free port can be taken by someone else before the console binds it: with a port of
+        # our choosing, try another one.
+        for attempt in range(1 if args.port else 3):
+            port = args.port or _free_port()
+            web = spawn(tengine_command("console", "--port", str(port)), env,
+                        state / "log" / "console.out")
+            stack.callback(stop, web)
+            url = f"http://127.0.0.1:{port}"
+            try:
+                wait_http(f"{url}/api/executions", web, timeout=60)
+                break
+            except RuntimeError:
+                if attempt == 2 or args.port:
+                    print((state / "log" / "console.out").read_text()[-3000:],
+                          file=sys.stderr)
+                    raise
         print(f"core: pid {core.pid} (log {settings.core_log})\nconsole: {url}/")
 
         console.rule("[bold]3. load the examples and run the demo jobnet")

@@ -64,8 +64,11 @@ def engine_for(url_or_state_dir: str | Path, *, create: bool = True) -> Engine:
 
 
 def create_all(engine: Engine) -> None:
-    """Create every table and index that does not exist yet (idempotent)."""
-    metadata.create_all(engine)
+    """Create every table and index that does not exist yet (idempotent). Inside a write
+    transaction, so processes starting together on a new store (the core and the console of
+    `tengine up` or the demo) create it one after the other instead of racing."""
+    with write_transaction(engine) as conn:
+        metadata.create_all(conn)
 
 
 @contextmanager
