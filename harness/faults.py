@@ -109,6 +109,11 @@ class Faults:
         self.cluster.broker.kill()
         self.timeline.add("fault", "broker killed (SIGKILL)", source="broker")
 
+    def bad_target(self, what: str, source: str = "harness") -> None:
+        """Record a target made wrong on purpose (a script, an address, a credential): the
+        fault of S09-S11 is in the definition, not in a process or a link."""
+        self.timeline.add("fault", f"bad target: {what}", source=source)
+
     # -- the core, the console --
 
     def kill(self, process: ManagedProcess, sig: signal.Signals = signal.SIGKILL) -> None:

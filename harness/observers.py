@@ -323,7 +323,8 @@ class PhasePoller:
             self._note(execution_id, "execution", detail["phase"], label.get("ja", ""), "")
             for vertex in detail["vertices"]:
                 job = JobView.of(vertex)
-                self._note(execution_id, job.name_path, job.phase, job.label, job.reason)
+                what = f"{job.kind or 'job'} {job.name_path}"  # coverage.py reads the kind
+                self._note(execution_id, what, job.phase, job.label, job.reason)
 
     def _note(self, execution_id: str, what: str, phase: str, label: str, reason: str) -> None:
         key = (execution_id, what)

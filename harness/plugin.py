@@ -271,16 +271,11 @@ class HtmlColumns:
 
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
                                     postfix: list[str], session: pytest.Session) -> None:
-        from .report import scenario_statuses
+        from .report import coverage_hits, coverage_html, scenario_statuses, summary_html
 
-        statuses = scenario_statuses(session.config.stash[SESSION].records)
-        rows = "".join(
-            f"<tr><td>{s['id']}</td><td>{s['status']}</td><td>{s['title']}</td>"
-            f"<td>{s['expected']}</td></tr>"
-            for s in statuses.values() if s["status"] != "no test")
-        prefix.append("<h2>Scenarios</h2><table><tr><th>id</th><th>status</th><th>title</th>"
-                      f"<th>expected</th></tr>{rows}</table>"
-                      "<p>A skipped scenario counts as not passed.</p>")
+        records = session.config.stash[SESSION].records
+        prefix.append(summary_html(scenario_statuses(records)))
+        prefix.append(coverage_html(coverage_hits(records)))
 
 
 # --- the end of the session ----------------------------------------------------------------------

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .coverage import Hit, hits_of, matrix
 from .scenarios import CATALOGUE, Scenario
 
 # Kinds of timeline entries, and the colour the HTML gives each.
@@ -171,6 +172,53 @@ def _table(header: list[str], rows: list[list[Any]], raw: bool = False) -> str:
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
+_STATUS_COLOURS = {"passed": "#2e7d32", "failed": "#c62828", "skipped": "#ef6c00",
+                   "error": "#c62828"}
+
+
+def summary_html(statuses: dict[str, dict[str, Any]]) -> str:
+    """The table above pytest-html's: every scenario with a test, its titles, expected outcome,
+    result and duration."""
+    e = html.escape
+    rows = [[e(s["id"]), e(s["title"]) + "<br>" + e(s["title_ja"]), e(s["expected"]),
+             f"<b style='color:{_STATUS_COLOURS.get(s['status'], '#000')}'>{e(s['status'])}</b>"
+             + "".join(f"<br><small>{e(t['nodeid'].split('::')[-1])}: {e(t['outcome'])}"
+                       + (f" ({e(t['reason'][:300])})" if t["reason"] else "") + "</small>"
+                       for t in s["tests"] if t["outcome"] != "passed"),
+             f"{s['duration']:.1f} s"]
+            for s in statuses.values() if s["status"] != "no test"]
+    without = [s["id"] for s in statuses.values() if s["status"] == "no test"]
+    passed = sum(1 for s in statuses.values() if s["status"] == "passed")
+    return ("<h2>Scenarios</h2>"
+            f"<p>{passed} of {len(rows)} scenarios passed. A skipped scenario counts as not "
+            "passed." + (f" Without a test in this run: {e(', '.join(without))}." if without
+                         else "") + "</p>"
+            + _table(["id", "title / 見出し", "expected", "result", "duration"], rows, raw=True))
+
+
+def coverage_html(hits: list[Hit]) -> str:
+    """The coverage matrix: faults (rows) x protocol points (columns); a cell names the
+    scenarios that broke there and the job states they went through."""
+    e = html.escape
+    grid = matrix(hits)
+    if not grid["faults"]:
+        return "<h2>Coverage</h2><p>No fault was injected in this run.</p>"
+    rows = []
+    for fault in grid["faults"]:
+        row = [f"<b>{e(fault)}</b>"]
+        for point in grid["points"]:
+            row.append("<br>".join(
+                f"<span style='color:{_STATUS_COLOURS.get(c['outcome'], '#000')}'>"
+                f"{e(c['scenario'] or '?')}</span>: {e(c['states'] or '(no job state)')}"
+                for c in grid["cells"][fault].get(point, [])))
+        rows.append(row)
+    return ("<h2>Coverage: fault x protocol point x job states reached</h2>"
+            "<p>Read from each test's timeline: the fault the harness injected, where the "
+            "protocol stood (the failpoint a process was held at, else the job phase), and the "
+            "job phases seen from then to the end. Colour: the test's result.</p>"
+            + _table(["fault \\ point", *grid["points"]], rows, raw=True))
+
+
 # --- JSON ------------------------------------------------------------------------------------
 
 
@@ -192,8 +240,15 @@ def scenario_statuses(records: list[ScenarioRecord]) -> dict[str, dict[str, Any]
         out[scenario.id] = {"id": scenario.id, "title": scenario.title,
                             "title_ja": scenario.title_ja, "expected": scenario.expected,
                             "status": status, "passed": status == "passed",
+                            "duration": round(sum(r.duration for r in tests), 3),
                             "tests": [r.as_dict() for r in tests]}
     return out
+
+
+def coverage_hits(records: list[ScenarioRecord]) -> list[Hit]:
+    """Every fault of every scenario test, where it hit and the job states after it."""
+    return [hit for r in records if r.timeline is not None
+            for hit in hits_of(r.scenario_id, r.nodeid, r.outcome, r.timeline)]
 
 
 def write_json(path: Path, records: list[ScenarioRecord]) -> dict[str, Any]:
@@ -212,6 +267,8 @@ def write_json(path: Path, records: list[ScenarioRecord]) -> dict[str, Any]:
                                    if s["status"] == "no test"),
         },
         "scenarios": statuses,
+        "coverage": {"hits": [h.as_dict() for h in coverage_hits(records)],
+                     "matrix": matrix(coverage_hits(records))},
         "other_tests": [r.as_dict() for r in records if r.scenario_id is None],
     }
     path.parent.mkdir(parents=True, exist_ok=True)

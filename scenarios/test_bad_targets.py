@@ -58,6 +58,7 @@ def test_the_script_is_missing_or_not_executable(cluster, case):
     else:
         script, says = install_script(s1, "noexec.sh", "#!/bin/sh\necho hi\n", "644"), \
             "script not executable"
+    cluster.faults.bad_target(f"script {case.replace('_', ' ')}", source=s1.name)
     define(cluster, "bad", s1.name, s1.name, script)
     run = cluster.run("bad")
     job = assert_job_error(run, f"{says} on s1: ")
@@ -73,6 +74,7 @@ def test_the_jobs_host_address_is_wrong(cluster):
     port = closed_port()
     register(cluster, f'[servers.nowhere]\ntransport = "ssh"\naddress = "127.0.0.1"\n'
                       f"ssh_port = {port}\nhost_key = {json.dumps(s1.host.host_key)}\n")
+    cluster.faults.bad_target(f"wrong address 127.0.0.1:{port}")
     define(cluster, "bad", "nowhere", s1.name, "echo never")
     run = cluster.run("bad")
     job = assert_job_error(run, f"cannot connect to server nowhere (127.0.0.1:{port}): ")
@@ -104,6 +106,7 @@ def test_the_jobs_credentials_are_wrong(cluster, case):
         paramiko.RSAKey.generate(2048).write_private_key_file(str(key_file))
         secret = f'type = "ssh_public_key"\nprivate_key_file = {json.dumps(str(key_file))}\n'
     register(cluster, f"[credentials.wrong]\nusername = {user}\n{secret}")
+    cluster.faults.bad_target(f"wrong {case}")
     define(cluster, "bad", s1.name, "wrong", "echo never")
     run = cluster.run("bad")
     job = assert_job_error(run, "authentication failed for credential wrong on server s1")

@@ -3,6 +3,7 @@ what the observers conclude from log lines and event rows. No root, no services.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -13,7 +14,7 @@ from harness.__main__ import _setting
 from harness.cluster import one_job_definition
 from harness.observers import EventList, JobView, LogLines, event_summary, line_time
 from harness.report import Evidence, ScenarioRecord, Timeline, scenario_html, scenario_statuses
-from harness.report import write_json
+from harness.report import summary_html, write_json
 from harness.scenarios import CATALOGUE, UnknownScenario, scenario
 from tengine_min.model.loader import load_text
 from tengine_min.model.validator import validate
@@ -78,6 +79,16 @@ def test_a_scenario_passes_only_when_every_test_of_it_passed():
     assert statuses["S05"]["status"] == "failed"
     assert statuses["S08"]["status"] == "failed"
     assert statuses["S12"]["status"] == "no test"
+
+
+def test_the_summary_table_shows_both_titles_the_result_its_reason_and_the_duration():
+    records = [_record("t::a", "S00", "passed"), _record("t::b", "S05", "skipped", "no root")]
+    records[0].duration, records[1].duration = 12.25, 0.5
+    page = summary_html(scenario_statuses(records))
+    assert "1 of 2 scenarios passed" in page
+    assert CATALOGUE["S00"].title_ja in page and html.escape(CATALOGUE["S05"].title) in page
+    assert "12.2 s" in page and "b: skipped (no root)" in page
+    assert "Without a test in this run: D1," in page
 
 
 def test_the_json_twin_counts_a_skipped_scenario_as_not_passed(tmp_path):

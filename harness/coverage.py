@@ -1,0 +1,149 @@
+"""The coverage matrix of the acceptance report: which fault hit which point of the protocol, and
+which job states the jobs went through after it.
+
+Everything is read from a test's timeline, that is from what the harness really did and saw:
+the fault entries (written when a fault is injected), the failpoint entries (a process held at a
+named point of the protocol) and the phase entries (the job phases the console showed). A test
+declares nothing here, so a scenario that stops injecting its fault drops out of the matrix.
+
+- fault: what was broken, by kind ("ssh link cut (refused/reset)", "queue stopped", ...);
+- point: where the protocol was when it broke: the failpoint a process was held at, else the
+  phase of the jobs at that moment ("job running"), else "before the run";
+- states: the job phases seen from the fault to the end ("running -> dying -> error").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # report.py imports this module
+    from .report import Entry, Timeline
+
+# Failpoint -> the point of the protocol a process held there stands at.
+POINTS = {
+    "driver.after_connect": "start: ssh connected, watcher not started",
+    "watcher.before_pid_report": "start: job spawned, pid not reported",
+    "watcher.before_publish_finished": "end: job ended, result not published",
+    "driver.before_kill": "stop: kill decided, not sent",
+    "watcher.after_kill": "stop: kill sent, not reported",
+    "core.after_commit_before_ack": "core: event committed, not acked",
+}
+BEFORE_THE_RUN = "before the run"
+ARROW = " -> "
+
+_LINK = re.compile(r"^link (?P<kind>ssh|amqp)-\S+ (?P<what>cut|blackholed|latency|bandwidth)\b")
+_SIGNAL = re.compile(r"^(?P<who>\S+) pid \d+ sent SIG(?P<sig>\w+)$")
+_WATCHDOG = re.compile(r"^watchdog pid \d+ of job \S+ sent SIG(?P<sig>\w+)$")
+_HOST = re.compile(r"^host \S+ (?P<what>powered off|partitioned)$")
+_HELD = re.compile(r"^hit (?P<name>\S+)")
+_LET_GO = re.compile(r"^(released|disarmed) (?P<name>\S+)$")
+# A script job's phase line (PhasePoller writes "<kind> <path> <phase> (<label>)...").
+_JOB_PHASE = re.compile(r"^(?:job|hadoop_job_run) (?P<path>/\S*) (?P<phase>\w+) \(")
+
+_LINK_FAULTS = {"cut": "link cut (refused/reset)", "blackholed": "link black hole",
+                "latency": "link slow (latency)", "bandwidth": "link slow (bandwidth)"}
+_SIGNAL_FAULTS = {"KILL": "killed", "STOP": "paused", "TERM": "stopped"}
+
+
+def fault_kind(text: str) -> str | None:
+    """The kind of fault a timeline "fault" entry injects; None for a repair (heal, broker
+    started, core restarted, SIGCONT) or the second line of a fault already counted."""
+    if text.startswith("bad target: "):
+        return text
+    if match := _LINK.match(text):
+        return f"{match['kind']} {_LINK_FAULTS[match['what']]}"
+    if text == "stopping the broker":
+        return "queue stopped"
+    if text.startswith("broker killed"):
+        return "queue killed"
+    if match := _WATCHDOG.match(text):
+        what = _SIGNAL_FAULTS.get(match["sig"])
+        return f"watcher {what}" if what else None
+    if match := _SIGNAL.match(text):
+        what = _SIGNAL_FAULTS.get(match["sig"])
+        return f"{match['who']} {what}" if what else None
+    if match := _HOST.match(text):
+        return f"server {match['what']}"
+    return None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One fault of one test, where it hit and what followed."""
+
+    scenario: str | None
+    nodeid: str
+    outcome: str
+    fault: str
+    point: str
+    states: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["states"] = list(self.states)
+        return out
+
+
+def hits_of(scenario: str | None, nodeid: str, outcome: str, timeline: Timeline) -> list[Hit]:
+    """Every fault of one test's timeline, in order."""
+    entries = timeline.entries()
+    found: list[Hit] = []
+    held: list[str] = []  # failpoints a process is held at now, newest last
+    phases: dict[str, str] = {}  # job path -> its latest phase
+    for index, entry in enumerate(entries):
+        if entry.kind == "failpoint":
+            if match := _HELD.match(entry.text):
+                held.append(match["name"])
+            elif match := _LET_GO.match(entry.text):
+                held = [name for name in held if name != match["name"]]
+        elif entry.kind == "phase":
+            if match := _JOB_PHASE.match(entry.text):
+                phases[match["path"]] = match["phase"]
+        elif entry.kind == "fault" and (kind := fault_kind(entry.text)):
+            found.append(Hit(scenario, nodeid, outcome, kind, _point(held, phases),
+                             _states_from(entries, index, phases)))
+    return found
+
+
+def _point(held: list[str], phases: dict[str, str]) -> str:
+    if held:
+        return POINTS.get(held[-1], held[-1])
+    if phases:
+        return "job " + "/".join(sorted(set(phases.values())))
+    return BEFORE_THE_RUN
+
+
+def _states_from(entries: list[Entry], index: int, phases: dict[str, str]) -> tuple[str, ...]:
+    """The job phases from entry `index` on: those at that moment, then each change."""
+    seen: list[str] = []
+    for phase in phases.values():
+        if phase not in seen:
+            seen.append(phase)
+    for entry in entries[index + 1:]:
+        if entry.kind == "phase" and (match := _JOB_PHASE.match(entry.text)):
+            if not seen or seen[-1] != match["phase"]:
+                seen.append(match["phase"])
+    return tuple(seen)
+
+
+def matrix(hits: list[Hit]) -> dict[str, Any]:
+    """Faults (rows) x points (columns); a cell lists the tests with the states they reached."""
+    faults = sorted({h.fault for h in hits})
+    points = sorted({h.point for h in hits}, key=_point_order)
+    cells: dict[str, dict[str, list[dict[str, Any]]]] = {f: {} for f in faults}
+    for hit in hits:
+        cells[hit.fault].setdefault(hit.point, []).append(
+            {"scenario": hit.scenario, "nodeid": hit.nodeid, "outcome": hit.outcome,
+             "states": ARROW.join(hit.states)})
+    return {"faults": faults, "points": points, "cells": cells}
+
+
+def _point_order(point: str) -> tuple[int, str]:
+    """Columns in the order a job lives: before the run, start, running, end, stop, core."""
+    order = [BEFORE_THE_RUN, "start:", "job ", "end:", "stop:", "core:"]
+    for rank, prefix in enumerate(order):
+        if point.startswith(prefix):
+            return rank, point
+    return len(order), point

@@ -1,0 +1,99 @@
+"""The coverage matrix is read from timelines: faults, the point they hit, the states after."""
+
+import json
+
+from harness.coverage import BEFORE_THE_RUN, fault_kind, hits_of, matrix
+from harness.report import ScenarioRecord, Timeline, coverage_html, write_json
+
+
+def timeline(*entries: tuple[str, str]) -> Timeline:
+    line = Timeline(start=1000.0)
+    for offset, (kind, text) in enumerate(entries):
+        line.add(kind, text, at=1000.0 + offset)
+    return line
+
+
+def test_fault_kinds_and_repairs():
+    assert fault_kind("link ssh-s1 cut (refused, live connections closed)") == \
+        "ssh link cut (refused/reset)"
+    assert fault_kind("link ssh-s1 blackholed (data dropped both ways, nothing closes)") == \
+        "ssh link black hole"
+    assert fault_kind("link amqp-s2 cut (refused, live connections closed)") == \
+        "amqp link cut (refused/reset)"
+    assert fault_kind("link amqp-s1 latency 200 ms +/- 0 (both)") == "amqp link slow (latency)"
+    assert fault_kind("stopping the broker") == "queue stopped"
+    assert fault_kind("broker killed (SIGKILL)") == "queue killed"
+    assert fault_kind("core pid 4242 sent SIGKILL") == "core killed"
+    assert fault_kind("console pid 17 sent SIGSTOP") == "console paused"
+    assert fault_kind("watchdog pid 77 of job /jn/j1 sent SIGKILL") == "watcher killed"
+    assert fault_kind("host s1 powered off") == "server powered off"
+    assert fault_kind("host s1 partitioned") == "server partitioned"
+    assert fault_kind("bad target: wrong password") == "bad target: wrong password"
+    for repair in ("link ssh-s1 healed", "link ssh-s1 blackhole removed (held connections "
+                   "closed)", "broker stopped", "starting the broker",
+                   "broker started (accepts AMQP)", "core restarted, pid 9",
+                   "core pid 4242 sent SIGCONT", "watchdog pid 77 of job /jn/j1 sent SIGCONT",
+                   "host s1 healed"):
+        assert fault_kind(repair) is None, repair
+
+
+def test_a_fault_while_a_failpoint_holds_hits_that_point():
+    line = timeline(("phase", "job /jn/j1 starting (開始中)"),
+                    ("failpoint", "hit driver.after_connect (pid 12)"),
+                    ("fault", "link ssh-s1 cut (refused, live connections closed)"),
+                    ("failpoint", "released driver.after_connect"),
+                    ("fault", "link ssh-s1 healed"),
+                    ("phase", "jobnet /jn error (エラー終了)"),  # a jobnet: not a job state
+                    ("phase", "job /jn/j1 error (エラー終了) reason='cannot connect'"))
+    [hit] = hits_of("S01", "t::x", "passed", line)
+    assert (hit.scenario, hit.fault, hit.point) == \
+        ("S01", "ssh link cut (refused/reset)", "start: ssh connected, watcher not started")
+    assert hit.states == ("starting", "error")
+
+
+def test_without_a_failpoint_the_point_is_the_job_phase_or_before_the_run():
+    line = timeline(("fault", "host s1 powered off"),
+                    ("phase", "job /bad/j1 starting (開始中)"),
+                    ("phase", "job /bad/j1 error (エラー終了)"),
+                    ("fault", "stopping the broker"),
+                    ("failpoint", "hit driver.before_kill (pid 3)"),
+                    ("failpoint", "disarmed driver.before_kill"),
+                    ("fault", "core pid 9 sent SIGKILL"))
+    first, second, third = hits_of("S10", "t::y", "failed", line)
+    assert (first.point, first.states) == (BEFORE_THE_RUN, ("starting", "error"))
+    assert (second.point, second.states) == ("job error", ("error",))
+    assert third.point == "job error"  # the failpoint was let go before the kill
+
+
+def test_the_matrix_puts_each_hit_in_its_cell_and_orders_points_as_a_job_lives():
+    hits = [*hits_of("S05", "a", "passed", timeline(("phase", "job /j/j1 running (実行中)"),
+                                                    ("fault", "stopping the broker"),
+                                                    ("phase", "job /j/j1 success (正常終了)"))),
+            *hits_of("S13", "b", "passed", timeline(("phase", "job /j/j1 running (実行中)"),
+                                                    ("failpoint", "hit driver.before_kill"),
+                                                    ("fault", "stopping the broker"))),
+            *hits_of("S10", "c", "failed", timeline(("fault", "host s1 powered off")))]
+    grid = matrix(hits)
+    assert grid["faults"] == ["queue stopped", "server powered off"]
+    assert grid["points"] == [BEFORE_THE_RUN, "job running", "stop: kill decided, not sent"]
+    assert grid["cells"]["queue stopped"]["job running"] == \
+        [{"scenario": "S05", "nodeid": "a", "outcome": "passed", "states": "running -> success"}]
+    assert grid["cells"]["server powered off"][BEFORE_THE_RUN][0]["outcome"] == "failed"
+    page = coverage_html(hits)
+    assert "stop: kill decided, not sent" in page and "running -&gt; success" in page
+
+
+def test_the_json_report_carries_the_coverage(tmp_path):
+    record = ScenarioRecord("scenarios/t.py::test_s05", "S05", outcome="passed",
+                            timeline=timeline(("phase", "job /j/j1 running (実行中)"),
+                                              ("fault", "stopping the broker")))
+    write_json(tmp_path / "a.json", [record])
+    data = json.loads((tmp_path / "a.json").read_text())
+    assert data["coverage"]["hits"] == [
+        {"scenario": "S05", "nodeid": "scenarios/t.py::test_s05", "outcome": "passed",
+         "fault": "queue stopped", "point": "job running", "states": ["running"]}]
+    assert data["coverage"]["matrix"]["faults"] == ["queue stopped"]
+
+
+def test_no_fault_says_so():
+    assert "No fault was injected" in coverage_html([])
