@@ -167,6 +167,12 @@ class ManagedProcess:
 # --- servers --------------------------------------------------------------------------------------
 
 
+GATED_SCRIPT = """#!/bin/sh
+while [ ! -e "$HOME/go" ]; do sleep 0.1; done
+echo done
+"""
+
+
 class Server:
     """A virtual server of the cluster: its host, its two links and its watcher."""
 
@@ -194,6 +200,17 @@ class Server:
 
     def wait_watcher_log(self, job: JobView | str, fact: str, timeout: float = 30.0):
         return self.log.wait_for(job, fact, timeout=timeout, timeline=self.cluster.timeline)
+
+    def install_gated_job(self) -> str:
+        """A long job that ends when the test says so (`let_the_script_end`): a script in the
+        server user's home that waits for a file there. Returns its path for the job."""
+        self.host.run('cat > "$HOME/gated.sh" && chmod 755 "$HOME/gated.sh"',
+                      user=self.host.user, input=GATED_SCRIPT, check=True)
+        return "$HOME/gated.sh"
+
+    def let_the_script_end(self) -> None:
+        self.host.run('touch "$HOME/go"', user=self.host.user, check=True)
+        self.cluster.timeline.add("note", "the gated script was told to end", source=self.name)
 
     # as a failpoint target: the watcher's points take its state dir, and it runs as the user
     @property

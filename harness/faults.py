@@ -137,6 +137,22 @@ class Faults:
         self.timeline.add("fault", f"core restarted, pid {self.cluster.core.pid}",
                           source="core")
 
+    # -- a whole server --
+
+    def power_off(self, server: Server) -> None:
+        """Every process of the server dies and its cable is out (a crash, not a shutdown)."""
+        server.host.down()
+        self.timeline.add("fault", f"host {server.name} powered off", source=server.name)
+
+    def partition(self, server: Server) -> None:
+        """The cable is pulled: the server runs on, nothing reaches it or leaves it."""
+        server.host.partition()
+        self.timeline.add("fault", f"host {server.name} partitioned", source=server.name)
+
+    def heal(self, server: Server) -> None:
+        server.host.heal()
+        self.timeline.add("fault", f"host {server.name} healed", source=server.name)
+
     # -- a job's watchdog on its server --
 
     def watchdog_pid(self, server: Server, job: JobView | str) -> int:

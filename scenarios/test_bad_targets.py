@@ -86,8 +86,7 @@ def test_the_jobs_host_address_is_wrong(cluster):
 def test_the_jobs_host_is_not_running(cluster):
     s1 = cluster.server("s1")
     cluster.define_job("bad", s1, "echo never")
-    s1.host.down()
-    cluster.timeline.add("fault", "host s1 powered off", source=s1.name)
+    cluster.faults.power_off(s1)
     run = cluster.run("bad")
     job = assert_job_error(run, f"cannot connect to server s1 (127.0.0.1:{s1.ssh.port}): ")
     assert s1.watcher_log(job).lines == (), s1.watcher_log(job)  # nothing reached s1

@@ -13,24 +13,6 @@ import pytest
 
 from harness.observers import wait_for
 
-GATED = """#!/bin/sh
-while [ ! -e "$HOME/go" ]; do sleep 0.1; done
-echo done
-"""
-
-
-def install_gated_job(server) -> str:
-    """A long job that ends when the test says so (`let_the_script_end`)."""
-    server.host.run('cat > "$HOME/gated.sh" && chmod 755 "$HOME/gated.sh"',
-                    user=server.host.user, input=GATED, check=True)
-    return "$HOME/gated.sh"
-
-
-def let_the_script_end(server) -> None:
-    server.host.run('touch "$HOME/go"', user=server.host.user, check=True)
-    server.cluster.timeline.add("note", "the gated script was told to end", source=server.name)
-
-
 def two_jobs(server: str, first_script: str) -> str:
     return (f"jobnets:\n  - jobnet: pair\n    server: {server}\n    credential: {server}\n"
             f"    children:\n      - job: j1\n        script: \"{first_script}\"\n"
@@ -43,11 +25,11 @@ def two_jobs(server: str, first_script: str) -> str:
 @pytest.mark.cluster(heartbeat_interval=0)
 def test_the_core_killed_mid_jobnet_and_restarted_loses_nothing(cluster):
     s1 = cluster.server("s1")
-    cluster.load(two_jobs(s1.name, install_gated_job(s1)), "pair.yaml")
+    cluster.load(two_jobs(s1.name, s1.install_gated_job()), "pair.yaml")
     run = cluster.run("pair")
     j1 = run.wait_for_job("/pair/j1", phase="running")
     with cluster.failpoint(cluster.core, "core.after_commit_before_ack") as point:
-        let_the_script_end(s1)
+        s1.let_the_script_end()
         point.wait_hit()  # j1's result is committed, the ack of its event not yet sent
         cluster.faults.kill(cluster.core)
         cluster.core.wait(30)
@@ -74,12 +56,12 @@ def test_the_core_killed_mid_jobnet_and_restarted_loses_nothing(cluster):
 @pytest.mark.cluster(heartbeat_expiry=3, publish_retry_count=60, publish_retry_interval=0.5)
 def test_the_broker_down_while_a_watcher_runs_the_core_waits_to_hear_it(cluster):
     s1 = cluster.server("s1")
-    run = cluster.run("long_job", server=s1, script=install_gated_job(s1))
+    run = cluster.run("long_job", server=s1, script=s1.install_gated_job())
     job = run.wait_for_job("/long_job/j1", phase="running")
     cluster.faults.stop_broker()
     cluster.core_log.wait_for(r"heartbeat clocks paused", timeline=cluster.timeline)
     s1.wait_watcher_log(job, "disconnected")
-    let_the_script_end(s1)
+    s1.let_the_script_end()
     # The queue stays down longer than the expiry (8 retries x 0.5 s > 3 s): the core hears
     # nothing all that time, and must not call the watcher lost for it.
     wait_for(lambda: s1.watcher_log(job).count("publish failed") >= 8, timeout=30,
@@ -105,17 +87,15 @@ def test_the_broker_down_while_a_watcher_runs_the_core_waits_to_hear_it(cluster)
 @pytest.mark.cluster(heartbeat_expiry=5, publish_retry_count=3, publish_retry_interval=0.5)
 def test_a_server_cut_off_while_its_watcher_runs(cluster):
     s1 = cluster.server("s1")
-    run = cluster.run("long_job", server=s1, script=install_gated_job(s1))
+    run = cluster.run("long_job", server=s1, script=s1.install_gated_job())
     job = run.wait_for_job("/long_job/j1", phase="running")
-    s1.host.partition()  # the cable is pulled: s1 runs on, nothing reaches it or leaves it
-    cluster.timeline.add("fault", "host s1 partitioned", source=s1.name)
+    cluster.faults.partition(s1)  # the cable is pulled: s1 runs on, nothing reaches it or leaves it
     job = run.wait_for_job("/long_job/j1", phase="error", timeout=30)
     assert job.reason.startswith("server s1 went down: no answer to 3 checks"), job.reason
     assert run.wait_for_event("expired.job.heartbeat.tengine", job=job)
-    let_the_script_end(s1)  # it ends while cut off; its watcher cannot report it
+    s1.let_the_script_end()  # it ends while cut off; its watcher cannot report it
     s1.wait_watcher_log(job, "result not published", timeout=30)  # read from s1's disk
-    s1.host.heal()
-    cluster.timeline.add("fault", "host s1 healed", source=s1.name)
+    cluster.faults.heal(s1)
     job = run.wait_for_job("/long_job/j1", phase="error", timeout=60,
                            check=lambda j: j.late_result is not None)
     late = job.late_result
@@ -125,3 +105,30 @@ def test_a_server_cut_off_while_its_watcher_runs(cluster):
     types = sorted(e["event_type_name"] for e in servers)
     assert types == ["down.server.tengine", "up.server.tengine"], types  # said, and unsaid
     run.wait_for_execution("error")
+
+
+@pytest.mark.scenario("D5")
+@pytest.mark.cluster(heartbeat_expiry=5)
+def test_only_the_cores_way_to_a_server_cut_while_its_watcher_runs(cluster):
+    """The core cannot reach s1's sshd, but the watcher still reaches the queue: the host
+    monitor says s1 is down for the core, and the job, whose heartbeats still arrive, runs on."""
+    s1 = cluster.server("s1")
+    run = cluster.run("long_job", server=s1, script=s1.install_gated_job())
+    job = run.wait_for_job("/long_job/j1", phase="running")
+    with cluster.link(s1, "ssh").down():
+        [down] = wait_for(lambda: server_events(cluster, "down"), timeout=30,
+                          what="down.server.tengine", timeline=cluster.timeline)
+        assert down["properties"]["job_ids"] == [], down  # no verdict on a job that beats
+        assert down["properties"]["jobs_still_beating"] == [job.id], down
+        assert run.job("/long_job/j1").phase == "running"
+    wait_for(lambda: server_events(cluster, "up"), timeout=30, what="up.server.tengine",
+             timeline=cluster.timeline)
+    s1.let_the_script_end()
+    job = run.wait_for_job("/long_job/j1", phase="success", timeout=30)
+    assert job.reason == "", job
+    events = run.wait_for_event("success.job.job.tengine", job=job)
+    assert not events.has("expired.job.heartbeat.tengine", job=job), events.types()
+
+
+def server_events(cluster, what: str) -> list:
+    return cluster.console.get("/api/events", type=f"{what}.server.tengine")["items"]

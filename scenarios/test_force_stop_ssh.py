@@ -20,8 +20,9 @@ pytestmark = pytest.mark.skipif(
 STOPPED = "エラー終了(強制停止済)"
 CUTS = ["cut", "blackhole"]
 # The host monitor probes sshd through the same ssh link, so a cut that lasts 3 checks is "host
-# down" (S07). The rows below are cuts shorter than that: checks every 15 s (the watchers'
-# heartbeat interval too, hence the expiry) leave the black hole's 20 s keepalive bound room.
+# down" for the core (docs/decisions.md). The rows below are cuts shorter than that: checks every
+# 15 s (the watchers' heartbeat interval too, hence the expiry) leave the black hole's 20 s
+# keepalive bound room, and the evidence shows only what the row is about.
 SHORT_CUT = dict(heartbeat_interval=15, heartbeat_expiry=60)
 
 
@@ -54,8 +55,7 @@ def test_force_stop_while_the_job_host_is_down(cluster):
     monitor ends the job error; its reason says both and it is not shown as force stopped."""
     s1 = cluster.server("s1")
     run, job = start_long_job(cluster, s1)
-    s1.host.down()  # power off: the host monitor has not noticed yet (3 checks, 2 s apart)
-    cluster.timeline.add("fault", "host s1 powered off", source=s1.name)
+    cluster.faults.power_off(s1)  # the host monitor has not noticed yet (3 checks, 2 s apart)
     force_stop(cluster, job)
     failed = run.wait_for_event("stop_failed.job.job.tengine", job=job)
     [stop_failed] = failed.of_type("stop_failed.job.job.tengine")

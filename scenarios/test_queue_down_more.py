@@ -5,33 +5,15 @@ How the core still finds out is decided in docs/decisions.md (S06, S13)."""
 import pytest
 
 STOPPED = "エラー終了(強制停止済)"
-# A long job that ends when the test says so: it waits for a file in the user's home.
-GATED = """#!/bin/sh
-while [ ! -e "$HOME/go" ]; do sleep 0.1; done
-echo done
-"""
-
-
-def install_gated_job(server) -> str:
-    server.host.run('cat > "$HOME/gated.sh" && chmod 755 "$HOME/gated.sh"',
-                    user=server.host.user, input=GATED, check=True)
-    return "$HOME/gated.sh"
-
-
-def let_the_script_end(server) -> None:
-    server.host.run('touch "$HOME/go"', user=server.host.user, check=True)
-    server.cluster.timeline.add("note", "the gated script was told to end", source=server.name)
-
-
 @pytest.mark.scenario("S06")
 @pytest.mark.cluster(publish_retry_count=3, publish_retry_interval=0.5, heartbeat_expiry=4)
 def test_queue_down_during_a_long_job_past_all_retries(cluster):
     s1 = cluster.server("s1")
-    run = cluster.run("long_job", server=s1, script=install_gated_job(s1))
+    run = cluster.run("long_job", server=s1, script=s1.install_gated_job())
     job = run.wait_for_job("/long_job/j1", phase="running")
     cluster.faults.stop_broker()
     s1.wait_watcher_log(job, "disconnected")
-    let_the_script_end(s1)  # while the queue is down
+    s1.let_the_script_end()  # while the queue is down
     s1.wait_watcher_log(job, "gave up", timeout=30)  # 3 x 0.5 s in vain
     s1.wait_watcher_log(job, "result not published")
     assert run.job("/long_job/j1").phase == "running"  # the core cannot know yet

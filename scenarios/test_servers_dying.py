@@ -9,8 +9,7 @@ def test_the_job_host_goes_down_during_a_long_job(cluster):
     s1 = cluster.server("s1")
     run = cluster.run("long_job", server=s1, script="sleep 60")
     job = run.wait_for_job("/long_job/j1", phase="running")
-    s1.host.down()  # power off: every process of s1 dies, its cable is out
-    cluster.timeline.add("fault", "host s1 powered off", source=s1.name)
+    cluster.faults.power_off(s1)  # power off: every process of s1 dies, its cable is out
     job = run.wait_for_job("/long_job/j1", phase="error", timeout=30)
     assert job.reason.startswith("server s1 went down: no answer to 3 checks"), job.reason
     assert run.wait_for_event("expired.job.heartbeat.tengine", job=job)

@@ -207,6 +207,51 @@ def test_a_finished_event_queued_before_the_verdict_wins(tmp_path):
     assert no_handler_failed(sim)
 
 
+def test_a_verdict_overtaken_by_a_heartbeat_is_ignored_and_can_come_again(tmp_path):
+    """The watcher beat again while the verdict sat in the queue: the job is alive. If it then
+    goes silent for a whole expiry again, the monitor says so again."""
+    sim = running_sim(tmp_path)
+    monitor = heartbeat_monitor(sim)
+    monitor.check()
+    sim.clock.advance(seconds=21)
+    [verdict] = monitor.check()  # in the outbox
+    assert verdict.properties["last_heartbeat_at"] is None
+    sim.clock.advance(seconds=1)
+    beat(sim, "/r/a")  # ahead of it on the queue
+    sim.pump()
+    a = sim.vertex("/r/a")
+    assert (a.phase, a.reason) == ("running", None)
+    assert not sim.events_of(ev.ERROR_JOB)
+    assert monitor.check() == []  # the heartbeat is news: the clock starts again
+    sim.clock.advance(seconds=19)
+    assert monitor.check() == []
+    sim.clock.advance(seconds=2)
+    [again] = monitor.check()
+    assert again.properties["last_heartbeat_at"] == a.last_heartbeat_at.isoformat()
+    sim.pump()
+    assert sim.vertex("/r/a").phase == "error"
+    assert no_handler_failed(sim)
+
+
+def test_a_failed_store_read_restarts_the_clocks(tmp_path):
+    """While the store cannot be read the kernel cannot record heartbeats either: that silence
+    is not the watcher's."""
+    sim = running_sim(tmp_path)
+    monitor = heartbeat_monitor(sim)
+    monitor.check()
+    sim.clock.advance(seconds=15)
+    real_engine, monitor.engine = monitor.engine, None  # the store is gone
+    with pytest.raises(AttributeError):
+        monitor.check()
+    monitor.engine = real_engine
+    sim.clock.advance(seconds=10)  # 25 s since the first look: the store answers again
+    assert monitor.check() == []
+    sim.clock.advance(seconds=19)  # silence counts from the store's return
+    assert monitor.check() == []
+    sim.clock.advance(seconds=2)
+    assert len(monitor.check()) == 1
+
+
 def test_a_job_that_ends_while_the_monitor_looks_is_not_declared_lost(tmp_path):
     """The phase is read again in the transaction that fires the verdict."""
     sim = running_sim(tmp_path)
@@ -321,6 +366,43 @@ def test_a_server_that_stops_answering_is_down_and_its_running_jobs_end_error(tm
     assert monitor.check() == []
     sim.pump()
     assert sim.vertex("/r/a").phase == "error"  # coming back changes no verdict
+    assert no_handler_failed(sim)
+
+
+def test_a_server_down_for_the_core_but_whose_jobs_still_beat_gives_them_no_verdict(tmp_path):
+    """Only the core's way to the host is cut (its ssh port does not answer the core), the
+    watchers still beat over the queue: those jobs are alive. A job there that is silent too
+    gets the verdict; one that goes silent later is caught by heartbeat expiry."""
+    sim = running_sim(tmp_path, job("a", "a.sh", server_name="s1"),
+                      job("b", "b.sh", server_name="s1"))
+    probe = Probe()
+    host = HostMonitor(sim.engine, RESOURCES, probe=probe, down_after=3, identity=IDENTITY,
+                       log=LOG, clock=sim.clock)
+    heartbeat = heartbeat_monitor(sim, unhealthy=None)
+    heartbeat.unhealthy_servers = host.unhealthy_servers
+    heartbeat.check()
+    probe.failing["s1"] = "192.0.2.1:22: connected, but no ssh banner in time"
+    assert host.check() == []
+    assert heartbeat.check() == [] and host.unhealthy_servers() == {"s1"}
+    sim.clock.advance(seconds=5)
+    beat(sim, "/r/a")  # a beats; b is silent
+    assert host.check() == []
+    sim.clock.advance(seconds=5)
+    beat(sim, "/r/a")
+    down, expired = host.check()
+    a, b = sim.execution.vertex_by_path("/r/a"), sim.execution.vertex_by_path("/r/b")
+    assert down.properties["job_ids"] == [b.id]
+    assert down.properties["jobs_still_beating"] == [a.id]
+    assert expired.properties["target_job_id"] == b.id
+    sim.pump()
+    assert (sim.phase("/r/a"), sim.phase("/r/b")) == ("running", "error")
+    assert host.unhealthy_servers() == set()  # down, its verdicts given: expiry watches a
+    heartbeat.check()
+    sim.clock.advance(seconds=21)
+    [lost] = heartbeat.check()
+    assert lost.properties["target_job_id"] == a.id
+    sim.pump()
+    assert sim.vertex("/r/a").reason.startswith("watcher lost: no heartbeat for 21 s")
     assert no_handler_failed(sim)
 
 

@@ -896,6 +896,11 @@ def on_heartbeat_expired(ctx: Context) -> None:
     if job.phase not in ph.AWAITING_RESULT or _is_stale(ctx, job, attempt):
         ctx.note("job not running: expiry ignored", job_id=job.id, phase=job.phase)
         return
+    if _beat_since_verdict(ctx, job):
+        ctx.note("heartbeat arrived after the verdict was made: expiry ignored", job_id=job.id,
+                 verdict_saw=ctx.props.get("last_heartbeat_at"),
+                 last_heartbeat_at=job.last_heartbeat_at.isoformat())
+        return
     since = job.last_heartbeat_at.isoformat() if job.last_heartbeat_at else "never"
     reason = str(ctx.props.get("message") or
                  f"watcher lost: no heartbeat since {since}; whether the script still runs "
@@ -910,6 +915,18 @@ def on_heartbeat_expired(ctx: Context) -> None:
                   f"{job.reason.removeprefix(STOP_FAILED_PREFIX)}")
         fields["stop_reason"] = None
     _fail_job(ctx, job, reason=reason, **fields)
+
+
+def _beat_since_verdict(ctx: Context, job: Row) -> bool:
+    """A monitor's verdict carries the last heartbeat it saw; a newer one recorded while the
+    verdict sat in the queue means the watcher is alive after all."""
+    if "last_heartbeat_at" not in ctx.props or job.last_heartbeat_at is None:
+        return False  # a verdict without it (an older core's) is taken as it is
+    seen = ctx.props["last_heartbeat_at"]
+    try:
+        return seen is None or job.last_heartbeat_at > repo.parse_time(str(seen))
+    except (TypeError, ValueError):
+        return False  # unreadable: the verdict stands
 
 
 @handles(ev.JOB_HEARTBEAT)

@@ -17,8 +17,15 @@ is left to the host monitor, whose verdict says more.
 server it marked down) is checked: a TCP connect to the ssh port of its address, which must
 answer with the sshd's banner (a proxy or NAT in between accepts connects alone). A server that
 fails `host_down_after` checks in a row is marked down: `down.server.tengine` (level error) and,
-for each of its running jobs, `expired.job.heartbeat.tengine` with the reason `server s1 went
-down: ...`. When it answers again: `up.server.tengine` (info). Servers on the `local` transport
+for each of its running jobs whose heartbeat has also been silent since the first failed check,
+`expired.job.heartbeat.tengine` with the reason `server s1 went down: ...`. A job whose heartbeat
+still arrives is alive (only the core's way to the host is cut, not the host's way to the queue):
+it gets no verdict and stays under heartbeat expiry. When it answers again: `up.server.tengine`
+(info).
+
+**A verdict can be overtaken.** Each verdict carries the job's `last_heartbeat_at` as the monitor
+read it; the kernel ignores the verdict when a newer heartbeat was recorded while the verdict sat
+in the queue (handlers.on_heartbeat_expired). Servers on the `local` transport
 are this machine: they are up while the core runs, and are not checked.
 
 What happened on the host is asked afterwards by core/reconcile.py (`on_expired`, `on_down`,
@@ -98,6 +105,11 @@ def watched_jobs(conn: Connection, server_name: str | None = None) -> list[Row]:
     if server_name is not None:
         query = query.where(vertices.c.server_name == server_name)
     return list(conn.execute(query.order_by(vertices.c.id)))
+
+
+def heartbeat_marker(job: Row) -> tuple:
+    """What changes when a job's watcher beats (or the job is run again)."""
+    return (job.attempt, job.heartbeat_key, job.last_heartbeat_at)
 
 
 def job_event_properties(conn: Connection, job: Row) -> dict[str, Any]:
@@ -199,8 +211,15 @@ class HeartbeatMonitor:
             if self._connected_since is None:  # connected() was not called: start now
                 self._connected_since = now
             since_connect = self._connected_since
-        with self.engine.connect() as conn:
-            jobs = watched_jobs(conn)
+        try:
+            with self.engine.connect() as conn:
+                jobs = watched_jobs(conn)
+        except Exception:
+            # The store is unreachable: the kernel cannot record heartbeats either, so the
+            # silence from now on proves nothing; count it again once the store answers.
+            with self._lock:
+                self._connected_since = None
+            raise
         due = self._silent_jobs(jobs, now, since_connect)
         if not due:
             return []
@@ -218,10 +237,13 @@ class HeartbeatMonitor:
         live = set()
         for job in jobs:
             live.add(job.id)
-            marker = (job.attempt, job.heartbeat_key, job.last_heartbeat_at)
+            marker = heartbeat_marker(job)
             seen = self._seen.get(job.id)
             if seen is None or seen[0] != marker:
                 self._seen[job.id] = (marker, now)
+                # It beat: a verdict fired before was overtaken (the kernel ignored it), so
+                # a new silence may be declared again.
+                self._fired.pop(job.id, None)
                 continue
             silent = now - max(seen[1], since_connect)
             if silent < self.expiry or self._fired.get(job.id) == job.attempt:
@@ -330,15 +352,16 @@ class HostMonitor:
         self._lock = threading.Lock()
         self._failures: dict[str, int] = {}
         self._down: set[str] = set()
+        # server -> {job id: its heartbeat marker} at the server's first failed check
+        self._beats_at_first_failure: dict[str, dict[str, tuple]] = {}
 
     def unhealthy_servers(self) -> set[str]:
-        """Servers that failed their last check (down, or on the way to it)."""
+        """Servers on the way to down (failed their last check, not yet marked down): the
+        host monitor's verdict on their jobs is coming. A server marked down has had it; a
+        job there that still beat then is left to heartbeat expiry."""
         with self._lock:
-            return {name for name, count in self._failures.items() if count > 0}
-
-    def down_servers(self) -> set[str]:
-        with self._lock:
-            return set(self._down)
+            return {name for name, count in self._failures.items()
+                    if count > 0 and name not in self._down}
 
     def check(self) -> list[Event]:
         """Probe each server with running jobs and each server marked down; fire what
@@ -349,6 +372,7 @@ class HostMonitor:
             names |= self._down
             for name in set(self._failures) - names:  # no jobs there any more: forget it
                 del self._failures[name]
+                self._beats_at_first_failure.pop(name, None)
         servers = []
         for name in sorted(names):
             try:
@@ -382,6 +406,7 @@ class HostMonitor:
                 self._failures[name] = 0
                 was_down = name in self._down
                 self._down.discard(name)
+                self._beats_at_first_failure.pop(name, None)
             if not was_down:
                 return []
             event = self._fire_up(server)
@@ -395,33 +420,50 @@ class HostMonitor:
         if already_down:
             self.log.debug("server still down %s", kv(server=name, error=error))
             return []
+        if count == 1:
+            with self.engine.connect() as conn:
+                beats = {job.id: heartbeat_marker(job) for job in watched_jobs(conn, name)}
+            with self._lock:
+                self._beats_at_first_failure[name] = beats
         self.log.warning("server check failed %s", kv(
             server=name, failed=f"{count}/{self.down_after}", error=error))
         if count < self.down_after:
             return []
-        fired = self._fire_down(server, count, error)
+        with self._lock:
+            beats = self._beats_at_first_failure.pop(name, {})
+        fired = self._fire_down(server, count, error, beats)
         with self._lock:
             self._down.add(name)
         job_ids = fired[0].properties["job_ids"]
+        beating = fired[0].properties["jobs_still_beating"]
         self.log.error("server down %s", kv(server=name, failed_checks=count, error=error,
-                                            jobs=",".join(job_ids) or "none"))
+                                            jobs=",".join(job_ids) or "none",
+                                            still_beating=",".join(beating) or "none"))
         self.on_down(name, job_ids)
         return fired
 
-    def _fire_down(self, server: Server, checks: int, error: str) -> list[Event]:
-        """In one transaction: the server's running jobs, read now, each get its verdict."""
+    def _fire_down(self, server: Server, checks: int, error: str,
+                   beats: dict[str, tuple]) -> list[Event]:
+        """In one transaction: the server's running jobs, read now, each get its verdict,
+        except those whose heartbeat changed since the first failed check (`beats`)."""
         now = self.clock()
         reason = server_down_reason(server.name, checks, error)
         with write_transaction(self.engine) as conn:
             jobs = watched_jobs(conn, server.name)
+            # A job not seen at the first failed check has no heartbeat to vouch for it.
+            lost = [job for job in jobs if beats.get(job.id, heartbeat_marker(job))
+                    == heartbeat_marker(job)]
             down = self._server_event(SERVER_DOWN, server, now, "error", failed_checks=checks,
                                       error=error, message=reason,
-                                      job_ids=[job.id for job in jobs])
+                                      job_ids=[job.id for job in lost],
+                                      jobs_still_beating=[job.id for job in jobs
+                                                          if job not in lost])
             fired = [down]
-            for job in jobs:
+            for job in lost:
                 fired.append(expired_event(conn, job, message=reason, now=now,
                                            identity=self.identity, monitor="host",
-                                           server_down_key=down.key))
+                                           server_down_key=down.key,
+                                           last_heartbeat_at=_iso(job.last_heartbeat_at)))
             for event in fired:
                 repo.enqueue(conn, event, now=now)
         return fired
