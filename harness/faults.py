@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from .cluster import Cluster, ManagedProcess, Server
 
 
+# The two ways the scenarios cut a link: refused/reset, and a silent black hole.
+LINK_CUTS = ("cut", "blackhole")
+
+
 class RecordedLink:
     """A link whose faults are written to the timeline; other attributes are the Link's."""
 
@@ -60,6 +64,18 @@ class RecordedLink:
     def bandwidth(self, kbps: int, stream: str = "both") -> None:
         self.link.bandwidth(kbps, stream)
         self._note(f"bandwidth {kbps} KB/s ({stream})")
+
+    def cut_as(self, how: str) -> None:
+        """`cut()` or `blackhole()`, by name (one of LINK_CUTS): for tests made for both."""
+        if how not in LINK_CUTS:
+            raise ValueError(f"a link is cut as one of {', '.join(LINK_CUTS)}, not {how!r}")
+        self.cut() if how == "cut" else self.blackhole()
+
+    def restore(self, how: str) -> None:
+        """Undo `cut_as(how)`."""
+        if how not in LINK_CUTS:
+            raise ValueError(f"a link is cut as one of {', '.join(LINK_CUTS)}, not {how!r}")
+        self.heal() if how == "cut" else self.unblackhole()
 
     @contextmanager
     def down(self) -> Iterator[RecordedLink]:

@@ -9,6 +9,8 @@ import os
 
 import pytest
 
+from harness.faults import LINK_CUTS
+
 # Written at the end of a session: the last full run of this module failed once on a race in
 # the test itself (fixed since), and three clean runs in a row are still owed. Until then it
 # runs only when asked, so an unproven scenario cannot fail the suite; the report lists it as
@@ -18,20 +20,11 @@ pytestmark = pytest.mark.skipif(
     reason="not yet proven by three clean runs in a row: run with TENGINE_UNPROVEN_SCENARIOS=1")
 
 STOPPED = "エラー終了(強制停止済)"
-CUTS = ["cut", "blackhole"]
 # The host monitor probes sshd through the same ssh link, so a cut that lasts 3 checks is "host
 # down" for the core (docs/decisions.md). The rows below are cuts shorter than that: checks every
 # 15 s (the watchers' heartbeat interval too, hence the expiry) leave the black hole's 20 s
 # keepalive bound room, and the evidence shows only what the row is about.
 SHORT_CUT = dict(heartbeat_interval=15, heartbeat_expiry=60)
-
-
-def break_link(link, how: str) -> None:
-    link.cut() if how == "cut" else link.blackhole()
-
-
-def restore_link(link, how: str) -> None:
-    link.heal() if how == "cut" else link.unblackhole()
 
 
 def kill_attempt(job, number: int, total: int) -> str:
@@ -73,7 +66,7 @@ def test_force_stop_while_the_job_host_is_down(cluster):
 
 @pytest.mark.scenario("S17")
 @pytest.mark.cluster(command_retry_count=0, **SHORT_CUT)
-@pytest.mark.parametrize("how", CUTS)
+@pytest.mark.parametrize("how", LINK_CUTS)
 def test_ssh_cut_before_the_kill_runs(cluster, how):
     s1 = cluster.server("s1")
     link = cluster.link(s1, "ssh")
@@ -81,10 +74,10 @@ def test_ssh_cut_before_the_kill_runs(cluster, how):
     with cluster.failpoint(cluster.core, "driver.before_kill") as fp:
         force_stop(cluster, job)
         fp.wait_hit()  # connected, the kill not yet sent
-        break_link(link, how)
+        link.cut_as(how)
         fp.release()
     assert run.wait_for_event("stop_failed.job.job.tengine", job=job, timeout=40)
-    restore_link(link, how)  # the cut was short: the host answers again, the job runs on
+    link.restore(how)  # the cut was short: the host answers again, the job runs on
     job = run.wait_for_job("/long_job/j1", phase="running",
                            check=lambda j: j.reason.startswith("stop failed"))
     assert job.reason.startswith("stop failed: cannot connect to server s1"), job.reason
@@ -96,7 +89,7 @@ def test_ssh_cut_before_the_kill_runs(cluster, how):
 
 @pytest.mark.scenario("S18")
 @pytest.mark.cluster(command_retry_count=0, **SHORT_CUT)
-@pytest.mark.parametrize("how", CUTS)
+@pytest.mark.parametrize("how", LINK_CUTS)
 def test_ssh_cut_after_the_kill_ran(cluster, how):
     s1 = cluster.server("s1")
     run, job = start_long_job(cluster, s1)
@@ -106,7 +99,7 @@ def test_ssh_cut_after_the_kill_ran(cluster, how):
         with cluster.failpoint(s1, "watcher.after_kill") as fp:
             force_stop(cluster, job)
             fp.wait_hit()  # the signal is sent, its answer not yet
-            break_link(cluster.link(s1, "ssh"), how)
+            cluster.link(s1, "ssh").cut_as(how)
             fp.release()
         assert run.wait_for_event("stop_failed.job.job.tengine", job=job, timeout=40)
         finished.wait_hit()
@@ -119,7 +112,7 @@ def test_ssh_cut_after_the_kill_ran(cluster, how):
 
 @pytest.mark.scenario("S19")
 @pytest.mark.cluster(command_retry_count=2, command_retry_interval=2, **SHORT_CUT)
-@pytest.mark.parametrize("how", CUTS)
+@pytest.mark.parametrize("how", LINK_CUTS)
 def test_ssh_cut_before_the_kill_runs_restored_within_the_retry_interval(cluster, how):
     s1 = cluster.server("s1")
     link = cluster.link(s1, "ssh")
@@ -127,13 +120,13 @@ def test_ssh_cut_before_the_kill_runs_restored_within_the_retry_interval(cluster
     with cluster.failpoint(cluster.core, "driver.before_kill") as fp:
         force_stop(cluster, job)
         fp.wait_hit()
-        break_link(link, how)
+        link.cut_as(how)
         fp.release()
         cluster.core_log.wait_for(kill_attempt(job, 1, 3) + r".*error_class=CannotConnect",
                                   timeout=30)
     log = s1.watcher_log(job)
     assert log.lacks("kill requested"), log  # nothing at first
-    restore_link(link, how)  # within the retry interval
+    link.restore(how)  # within the retry interval
     job = run.wait_for_job("/long_job/j1", phase="error", timeout=60)
     assert (job.stop_reason, job.label, job.signal) == ("user_stop", STOPPED, "KILL"), job
     log = s1.watcher_log(job)
@@ -145,7 +138,7 @@ def test_ssh_cut_before_the_kill_runs_restored_within_the_retry_interval(cluster
 
 @pytest.mark.scenario("S20")
 @pytest.mark.cluster(command_retry_count=2, command_retry_interval=2, **SHORT_CUT)
-@pytest.mark.parametrize("how", CUTS)
+@pytest.mark.parametrize("how", LINK_CUTS)
 def test_ssh_cut_after_the_kill_ran_and_the_retry_repeats_it(cluster, how):
     s1 = cluster.server("s1")
     link = cluster.link(s1, "ssh")
@@ -153,11 +146,11 @@ def test_ssh_cut_after_the_kill_ran_and_the_retry_repeats_it(cluster, how):
     with cluster.failpoint(s1, "watcher.after_kill") as fp:
         force_stop(cluster, job)
         fp.wait_hit()  # the signal is sent, its answer not yet
-        break_link(link, how)
+        link.cut_as(how)
         fp.release()
         cluster.core_log.wait_for(kill_attempt(job, 1, 3) + r".*error_class=ConnectionLost",
                                   timeout=40)
-    restore_link(link, how)  # the retry repeats the kill
+    link.restore(how)  # the retry repeats the kill
     job = run.wait_for_job("/long_job/j1", phase="error", timeout=30)
     assert (job.stop_reason, job.label, job.signal) == ("user_stop", STOPPED, "KILL"), job
     log = s1.wait_watcher_log(job, "duplicate kill ignored")  # recognised: already stopped

@@ -1,16 +1,20 @@
-"""S01: the ssh link to the job host is cut while starting a job."""
+"""S01: the ssh link to the job host is cut while starting a job, after the core connected and
+before the watcher was asked to start it; refused/reset and a silent black hole."""
 
 import pytest
+
+from harness.faults import LINK_CUTS
 
 
 @pytest.mark.scenario("S01")
 @pytest.mark.cluster(command_retry_count=0)
-def test_ssh_cut_after_connect_before_the_watcher_starts(cluster):
+@pytest.mark.parametrize("how", LINK_CUTS)
+def test_ssh_cut_after_connect_before_the_watcher_starts(cluster, how):
     s1 = cluster.server("s1")
     with cluster.failpoint(cluster.core, "driver.after_connect") as fp:
         run = cluster.run("long_job", server=s1)
         fp.wait_hit()
-        cluster.link(s1, "ssh").cut()
+        cluster.link(s1, "ssh").cut_as(how)
         fp.release()
     job = run.wait_for_job("/long_job/j1", phase="error")
     assert "cannot connect" in job.reason, job.reason

@@ -1,4 +1,4 @@
-"""S01 (black hole), S02, S03, S04: the ssh link to the job host is cut while starting a job.
+"""S02, S03, S04: the ssh link to the job host is cut while starting a job.
 
 Each cut is made twice (parametrized): refused/reset (`link.cut()`: the proxy closes the
 connection) and a silent black hole (`link.blackhole()`: nothing arrives, nothing closes; the
@@ -9,6 +9,8 @@ import os
 
 import pytest
 
+from harness.faults import LINK_CUTS
+
 # Written at the end of a session: the last full run of this module failed once on a race in
 # the test itself (fixed since), and three clean runs in a row are still owed. Until then it
 # runs only when asked, so an unproven scenario cannot fail the suite; the report lists it as
@@ -17,45 +19,15 @@ pytestmark = pytest.mark.skipif(
     os.environ.get("TENGINE_UNPROVEN_SCENARIOS") != "1",
     reason="not yet proven by three clean runs in a row: run with TENGINE_UNPROVEN_SCENARIOS=1")
 
-CUTS = ["cut", "blackhole"]
-
-
-def break_link(link, how: str) -> None:
-    """The fault: refused/reset, or a pulled cable."""
-    link.cut() if how == "cut" else link.blackhole()
-
-
-def restore_link(link, how: str) -> None:
-    link.heal() if how == "cut" else link.unblackhole()
-
 
 def attempt_line(job, number: int, total: int, what: str) -> str:
     """A regex for the core log line of one ssh attempt of the job (docs/ssh.md)."""
     return rf"ssh attempt {number}/{total} server=s1 job_id={job.id} .*command={what}\b"
 
 
-@pytest.mark.scenario("S01")
-@pytest.mark.cluster(command_retry_count=0)
-def test_ssh_blackholed_after_connect_before_the_watcher_starts(cluster):
-    """S01 with a silent cut (test_ssh_start.py has the refused one)."""
-    s1 = cluster.server("s1")
-    with cluster.failpoint(cluster.core, "driver.after_connect") as fp:
-        run = cluster.run("long_job", server=s1)
-        fp.wait_hit()
-        cluster.link(s1, "ssh").blackhole()
-        fp.release()
-    job = run.wait_for_job("/long_job/j1", phase="error")
-    assert "cannot connect" in job.reason, job.reason
-    assert "before the command was sent" in job.reason, job.reason  # so: not executed
-    log = s1.watcher_log(job)
-    assert log.lacks("started") and log.lacks("run requested"), log  # nothing reached s1
-    assert not (s1.state_dir_on_disk / "jobs" / job.id).exists()
-    assert run.wait_for_event("error.job.job.tengine", job=job)
-
-
 @pytest.mark.scenario("S02")
 @pytest.mark.cluster(command_retry_count=0)
-@pytest.mark.parametrize("how", CUTS)
+@pytest.mark.parametrize("how", LINK_CUTS)
 def test_ssh_cut_after_the_command_ran_before_the_pid_returns(cluster, how):
     s1 = cluster.server("s1")
     # The script's result is held on the host until the core has decided, so that "the real
@@ -64,7 +36,7 @@ def test_ssh_cut_after_the_command_ran_before_the_pid_returns(cluster, how):
         with cluster.failpoint(s1, "watcher.before_pid_report") as pid_report:
             run = cluster.run("long_job", server=s1, script="sleep 1")
             pid_report.wait_hit()  # the script runs, its PID not yet sent
-            break_link(cluster.link(s1, "ssh"), how)
+            cluster.link(s1, "ssh").cut_as(how)
             pid_report.release()
         job = run.wait_for_job("/long_job/j1", phase="error", timeout=40)
         assert job.reason == ("connection lost after the start request was sent; "
@@ -83,7 +55,7 @@ def test_ssh_cut_after_the_command_ran_before_the_pid_returns(cluster, how):
 
 @pytest.mark.scenario("S03")
 @pytest.mark.cluster(command_retry_count=2, command_retry_interval=2)
-@pytest.mark.parametrize("how", CUTS)
+@pytest.mark.parametrize("how", LINK_CUTS)
 def test_ssh_cut_before_the_request_reaches_the_watcher_restored_within_the_retries(
         cluster, how):
     s1 = cluster.server("s1")
@@ -92,11 +64,11 @@ def test_ssh_cut_before_the_request_reaches_the_watcher_restored_within_the_retr
         run = cluster.run("test_job", server=s1)
         job = run.job("/test_job/j1")
         fp.wait_hit()  # connected, nothing sent yet
-        break_link(link, how)
+        link.cut_as(how)
         fp.release()
         cluster.core_log.wait_for(attempt_line(job, 1, 3, "start")
                                   + r".*error_class=CannotConnect", timeout=30)
-    restore_link(link, how)  # within the retries
+    link.restore(how)  # within the retries
     job = run.wait_for_job("/test_job/j1", phase="success", timeout=60)
     log = s1.watcher_log(job)
     assert log.count("run requested") == 1 and log.count("started") == 1, log  # once
@@ -108,7 +80,7 @@ def test_ssh_cut_before_the_request_reaches_the_watcher_restored_within_the_retr
 
 @pytest.mark.scenario("S04")
 @pytest.mark.cluster(command_retry_count=2, command_retry_interval=2, heartbeat_expiry=30)
-@pytest.mark.parametrize("how", CUTS)
+@pytest.mark.parametrize("how", LINK_CUTS)
 def test_ssh_cut_after_the_command_ran_restored_within_the_retries(cluster, how):
     s1 = cluster.server("s1")
     link = cluster.link(s1, "ssh")
@@ -118,11 +90,11 @@ def test_ssh_cut_after_the_command_ran_restored_within_the_retries(cluster, how)
             run = cluster.run("long_job", server=s1, script="sleep 1")
             job = run.job("/long_job/j1")
             pid_report.wait_hit()  # the script runs, its PID not yet sent
-            break_link(link, how)
+            link.cut_as(how)
             pid_report.release()
             cluster.core_log.wait_for(attempt_line(job, 1, 3, "start")
                                       + r".*error_class=ConnectionLost", timeout=40)
-        restore_link(link, how)  # within the retries
+        link.restore(how)  # within the retries
         running = run.wait_for_job("/long_job/j1", phase="running", timeout=30)
         finished.release()
     job = run.wait_for_job("/long_job/j1", phase="success", timeout=30)

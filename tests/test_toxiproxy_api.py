@@ -8,14 +8,15 @@ import json
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 import requests
-from toxiproxy import Toxiproxy
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
-from toxiproxy_support import (
+from toxiproxy_support import (  # noqa: F401 - the fixtures client, echo, server
+    client,
+    echo,
+    server,
     TcpServer,
     connect,
     echo_server,
@@ -24,36 +25,8 @@ from toxiproxy_support import (
     sending_server,
 )
 
-from harness.links import ToxiproxyServer, start_fallback_server
 
 _names = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ToxiproxyServer]:
-    server = start_fallback_server()
-    yield server
-    process = server.process
-    server.stop(keep_log=True)
-    assert process.returncode == 0  # stopped cleanly on SIGTERM
-    log = server.log_path.read_text()
-    server.log_path.unlink()
-    assert "Traceback" not in log, log[-3000:]  # no error hidden in the server
-
-
-@pytest.fixture
-def client(server: ToxiproxyServer) -> Iterator[Toxiproxy]:
-    client = Toxiproxy()
-    client.update_api_consumer(server.host, server.port)
-    yield client
-    client.destroy_all()
-
-
-@pytest.fixture
-def echo() -> Iterator[TcpServer]:
-    upstream = echo_server()
-    yield upstream
-    upstream.close()
 
 
 def unique(prefix: str = "api") -> str:
