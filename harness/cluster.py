@@ -563,7 +563,7 @@ class Cluster:
             self.define_job(jobnet, server, script)
         body = {"timeout_min": timeout_min} if timeout_min else None
         answer = self.console.post(f"/api/jobnets/{jobnet}/run", body)
-        run = RunView(self.console, answer["execution_id"], self.timeline)
+        run = RunView(self.console, answer["execution_id"], self.timeline, poller=self.poller)
         self.runs.append(run)
         self.poller.watch(run.execution_id)
         self.timeline.add("note", f"ran {jobnet}: execution {run.execution_id}",

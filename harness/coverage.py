@@ -2,14 +2,17 @@
 which job states the jobs went through after it.
 
 Everything is read from a test's timeline, that is from what the harness really did and saw:
-the fault entries (written when a fault is injected), the failpoint entries (a process held at a
-named point of the protocol) and the phase entries (the job phases the console showed). A test
-declares nothing here, so a scenario that stops injecting its fault drops out of the matrix.
+the fault entries (written when a fault is injected), the action entries (a force stop pressed
+on the console: to the protocol an interruption like a fault), the failpoint entries (a process
+held at a named point of the protocol) and the phase entries (the job phases the console
+showed). A test declares nothing here, so a scenario that stops injecting its fault drops out of
+the matrix.
 
-- fault: what was broken, by kind ("ssh link cut (refused/reset)", "queue stopped", ...);
+- fault: what was broken, by kind ("ssh link cut (refused/reset)", "queue stopped", "force stop
+  of a job", ...);
 - point: where the protocol was when it broke: the failpoint a process was held at, else the
   phase of the jobs at that moment ("job running"), else "before the run";
-- states: the job phases seen from the fault to the end ("running -> dying -> error").
+- states: per job, the phases seen from the fault to the end ("running -> dying -> error").
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ _LINK = re.compile(r"^link (?P<kind>ssh|amqp)-\S+ (?P<what>cut|blackholed|latenc
 _SIGNAL = re.compile(r"^(?P<who>\S+) pid \d+ sent SIG(?P<sig>\w+)$")
 _WATCHDOG = re.compile(r"^watchdog pid \d+ of job \S+ sent SIG(?P<sig>\w+)$")
 _HOST = re.compile(r"^host \S+ (?P<what>powered off|partitioned)$")
+_FORCE_STOP = re.compile(r"^force stop of (?P<what>job|jobnet|root jobnet)\b")
 _HELD = re.compile(r"^hit (?P<name>\S+)")
 _LET_GO = re.compile(r"^(released|disarmed) (?P<name>\S+)$")
 # A script job's phase line (PhasePoller writes "<kind> <path> <phase> (<label>)...").
@@ -52,6 +56,8 @@ def fault_kind(text: str) -> str | None:
     started, core restarted, SIGCONT) or the second line of a fault already counted."""
     if text.startswith("bad target: "):
         return text
+    if match := _FORCE_STOP.match(text):
+        return f"force stop of a {match['what']}"
     if match := _LINK.match(text):
         return f"{match['kind']} {_LINK_FAULTS[match['what']]}"
     if text == "stopping the broker":
@@ -78,12 +84,19 @@ class Hit:
     outcome: str
     fault: str
     point: str
-    states: tuple[str, ...]
+    states: tuple[tuple[str, tuple[str, ...]], ...]  # per job path: its phases from the fault on
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out["states"] = list(self.states)
+        out["states"] = {path: list(phases) for path, phases in self.states}
         return out
+
+    def states_text(self) -> str:
+        """``running -> error`` for one job; ``j1: running -> success; j2: ...`` for more."""
+        if len(self.states) == 1:
+            return ARROW.join(self.states[0][1])
+        return "; ".join(f"{path.rsplit('/', 1)[-1]}: {ARROW.join(phases)}"
+                         for path, phases in self.states)
 
 
 def hits_of(scenario: str | None, nodeid: str, outcome: str, timeline: Timeline) -> list[Hit]:
@@ -101,7 +114,7 @@ def hits_of(scenario: str | None, nodeid: str, outcome: str, timeline: Timeline)
         elif entry.kind == "phase":
             if match := _JOB_PHASE.match(entry.text):
                 phases[match["path"]] = match["phase"]
-        elif entry.kind == "fault" and (kind := fault_kind(entry.text)):
+        elif entry.kind in ("fault", "action") and (kind := fault_kind(entry.text)):
             found.append(Hit(scenario, nodeid, outcome, kind, _point(held, phases),
                              _states_from(entries, index, phases)))
     return found
@@ -115,17 +128,16 @@ def _point(held: list[str], phases: dict[str, str]) -> str:
     return BEFORE_THE_RUN
 
 
-def _states_from(entries: list[Entry], index: int, phases: dict[str, str]) -> tuple[str, ...]:
-    """The job phases from entry `index` on: those at that moment, then each change."""
-    seen: list[str] = []
-    for phase in phases.values():
-        if phase not in seen:
-            seen.append(phase)
+def _states_from(entries: list[Entry], index: int,
+                 phases: dict[str, str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Per job, its phase at entry `index` (if it had one yet), then each change after it."""
+    seen: dict[str, list[str]] = {path: [phase] for path, phase in phases.items()}
     for entry in entries[index + 1:]:
         if entry.kind == "phase" and (match := _JOB_PHASE.match(entry.text)):
-            if not seen or seen[-1] != match["phase"]:
-                seen.append(match["phase"])
-    return tuple(seen)
+            path_phases = seen.setdefault(match["path"], [])
+            if not path_phases or path_phases[-1] != match["phase"]:
+                path_phases.append(match["phase"])
+    return tuple((path, tuple(seen[path])) for path in sorted(seen))
 
 
 def matrix(hits: list[Hit]) -> dict[str, Any]:
@@ -136,7 +148,7 @@ def matrix(hits: list[Hit]) -> dict[str, Any]:
     for hit in hits:
         cells[hit.fault].setdefault(hit.point, []).append(
             {"scenario": hit.scenario, "nodeid": hit.nodeid, "outcome": hit.outcome,
-             "states": ARROW.join(hit.states)})
+             "states": hit.states_text()})
     return {"faults": faults, "points": points, "cells": cells}
 
 

@@ -197,16 +197,22 @@ def _names_job(row: dict[str, Any], job_id: str) -> bool:
 class RunView:
     """One execution, as a person sees it on the console."""
 
-    def __init__(self, console: ConsoleClient, execution_id: str, timeline: Timeline) -> None:
+    def __init__(self, console: ConsoleClient, execution_id: str, timeline: Timeline,
+                 poller: PhasePoller | None = None) -> None:
         self.console = console
         self.execution_id = execution_id
         self.timeline = timeline
+        self.poller = poller
         self._root_jobnet_id: str | None = None
 
     def __repr__(self) -> str:
         return f"RunView({self.execution_id})"
 
     def execution(self) -> dict[str, Any]:
+        if self.poller is not None:
+            # Through the poller, so what the test saw is on the timeline before it acts on
+            # it: a fault injected once "the job is running" comes after that phase.
+            return self.poller.fetch(self.execution_id)
         return self.console.get(f"/api/executions/{self.execution_id}")
 
     @property
@@ -232,6 +238,22 @@ class RunView:
             return f"(console: {exc})"
         return "; ".join([f"execution={detail['phase']}"]
                          + [JobView.of(v).summary() for v in detail["vertices"]])
+
+    # -- a person's force stop (強制停止), as the console's buttons send it --
+
+    def stop_job(self, job: JobView) -> None:
+        self._stop(f"/api/jobs/{job.id}/stop", f"job {job.name_path}")
+
+    def stop_jobnet(self, jobnet: JobView) -> None:
+        self._stop(f"/api/jobnets/{jobnet.id}/stop", f"jobnet {jobnet.name_path}")
+
+    def stop_execution(self) -> None:
+        self._stop(f"/api/executions/{self.execution_id}/stop", "root jobnet")
+
+    def _stop(self, path: str, what: str) -> None:
+        # Written first: the stop's effects can reach the timeline before the POST returns.
+        self.timeline.add("action", f"force stop of {what} (強制停止)", source="console")
+        self.console.post(path)
 
     def wait_for_job(self, name_path: str, *, phase: str | Iterable[str],
                      timeout: float = 60.0,
@@ -296,6 +318,7 @@ class PhasePoller:
         self._watched: list[str] = []
         self._seen: dict[tuple[str, str], tuple[str, str]] = {}
         self._lock = threading.Lock()
+        self._fetch_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="phase-poller", daemon=True)
 
@@ -316,24 +339,34 @@ class PhasePoller:
             watched = list(self._watched)
         for execution_id in watched:
             try:
-                detail = self.console.get(f"/api/executions/{execution_id}")
+                self.fetch(execution_id)
             except ConsoleError:
                 continue  # console down (a fault): the next poll catches up
-            label = detail.get("status_label") or detail.get("phase_label") or {}
-            self._note(execution_id, "execution", detail["phase"], label.get("ja", ""), "")
-            for vertex in detail["vertices"]:
-                job = JobView.of(vertex)
-                what = f"{job.kind or 'job'} {job.name_path}"  # coverage.py reads the kind
-                self._note(execution_id, what, job.phase, job.label, job.reason)
+
+    def fetch(self, execution_id: str) -> dict[str, Any]:
+        """``/api/executions/{id}``, its changes noted. The poller's looks and the test's
+        go one at a time, so an older answer is never noted after a newer one."""
+        with self._fetch_lock:
+            detail = self.console.get(f"/api/executions/{execution_id}")
+            self._record(detail, execution_id)
+            return detail
+
+    def _record(self, detail: dict[str, Any], execution_id: str) -> None:
+        label = detail.get("status_label") or detail.get("phase_label") or {}
+        self._note(execution_id, "execution", detail["phase"], label.get("ja", ""), "")
+        for vertex in detail["vertices"]:
+            job = JobView.of(vertex)
+            what = f"{job.kind or 'job'} {job.name_path}"  # coverage.py reads the kind
+            self._note(execution_id, what, job.phase, job.label, job.reason)
 
     def _note(self, execution_id: str, what: str, phase: str, label: str, reason: str) -> None:
         key = (execution_id, what)
-        with self._lock:
+        text = f"{what} {phase} ({label})" + (f" reason={reason!r}" if reason else "")
+        with self._lock:  # the poller's thread and the test's both note: one entry per change
             if self._seen.get(key) == (phase, reason):
                 return
             self._seen[key] = (phase, reason)
-        text = f"{what} {phase} ({label})" + (f" reason={reason!r}" if reason else "")
-        self.timeline.add("phase", text, source="console")
+            self.timeline.add("phase", text, source="console")
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

@@ -27,6 +27,7 @@ from .scenarios import CATALOGUE, Scenario
 KIND_COLOURS = {
     "fault": "#c62828",  # what the harness broke or repaired
     "failpoint": "#ad1457",
+    "action": "#e65100",  # what a person did on the console (a force stop)
     "phase": "#1565c0",  # a job/jobnet/execution phase change seen on the console's API
     "event": "#2e7d32",  # an event seen on the bus
     "watcher": "#6a1b9a",  # a watcher log line on a server
@@ -213,10 +214,12 @@ def coverage_html(hits: list[Hit]) -> str:
                 for c in grid["cells"][fault].get(point, [])))
         rows.append(row)
     return ("<h2>Coverage: fault x protocol point x job states reached</h2>"
-            "<p>Read from each test's timeline: the fault the harness injected, where the "
-            "protocol stood (the failpoint a process was held at, else the job phase), and the "
-            "job phases seen from then to the end. Colour: the test's result.</p>"
-            + _table(["fault \\ point", *grid["points"]], rows, raw=True))
+            "<p>Read from each test's timeline. Rows: the faults the harness injected and the "
+            "force stops pressed on the console; columns: where the protocol stood (the "
+            "failpoint a process was held at, else the job phase); a cell: the scenarios, "
+            "coloured by their result, with the job phases seen from then to the end. An empty "
+            "cell is a combination no scenario tried.</p>"
+            + _table(["fault or action \\ point", *grid["points"]], rows, raw=True))
 
 
 # --- JSON ------------------------------------------------------------------------------------

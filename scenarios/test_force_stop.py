@@ -37,17 +37,17 @@ jobnets:
 """
 
 
-def stop(cluster, run, target: str) -> str:
+def stop(run, target: str) -> str:
     """Force stop `target` ("job", "jobnet", "root") as the console's buttons do; its path."""
     if target == "job":
         job = run.job("/fs/sub/j1")
-        cluster.console.post(f"/api/jobs/{job.id}/stop")
+        run.stop_job(job)
         return job.name_path
     if target == "jobnet":
         sub = run.job("/fs/sub")
-        cluster.console.post(f"/api/jobnets/{sub.id}/stop")
+        run.stop_jobnet(sub)
         return sub.name_path
-    cluster.console.post(f"/api/executions/{run.execution_id}/stop")  # the root: 強制停止
+    run.stop_execution()  # the root: 強制停止
     return "/fs"
 
 
@@ -58,7 +58,7 @@ def test_force_stop_of_a_running_job_jobnet_or_root(cluster, target):
     cluster.load(stoppable_definition(s1.name), "fs.yaml")
     run = cluster.run("fs")
     job = run.wait_for_job("/fs/sub/j1", phase="running")
-    stopped_path = stop(cluster, run, target)
+    stopped_path = stop(run, target)
     run.wait_for_execution("error")  # everything has settled: the jobnets end after the job
     job = run.job("/fs/sub/j1")
     assert (job.phase, job.stop_reason, job.label) == ("error", "user_stop", STOPPED), job
@@ -96,7 +96,7 @@ def test_script_ends_normally_just_as_the_force_stop_arrives(cluster):
             cluster.failpoint(cluster.core, "driver.before_kill") as kill:
         run = cluster.run("race")
         job = run.wait_for_job("/race/j1", phase="running")
-        cluster.console.post(f"/api/jobs/{job.id}/stop")
+        run.stop_job(job)
         kill.wait_hit()
         finished.wait_hit()  # the script has ended normally, its result is recorded
         kill.release()

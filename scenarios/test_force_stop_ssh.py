@@ -2,22 +2,12 @@
 
 Each ssh cut is made twice (parametrized): refused/reset (`link.cut()`) and a silent black hole
 (`link.blackhole()`, noticed by the core's ssh keepalive probe). The kill goes out when a person
-presses 強制停止 on the console (`POST /api/jobs/{id}/stop`).
+presses 強制停止 on the console (`run.stop_job(job)`: `POST /api/jobs/{id}/stop`).
 """
-
-import os
 
 import pytest
 
 from harness.faults import LINK_CUTS
-
-# Written at the end of a session: the last full run of this module failed once on a race in
-# the test itself (fixed since), and three clean runs in a row are still owed. Until then it
-# runs only when asked, so an unproven scenario cannot fail the suite; the report lists it as
-# skipped, which counts as not passed.
-pytestmark = pytest.mark.skipif(
-    os.environ.get("TENGINE_UNPROVEN_SCENARIOS") != "1",
-    reason="not yet proven by three clean runs in a row: run with TENGINE_UNPROVEN_SCENARIOS=1")
 
 STOPPED = "エラー終了(強制停止済)"
 # The host monitor probes sshd through the same ssh link, so a cut that lasts 3 checks is "host
@@ -37,10 +27,6 @@ def start_long_job(cluster, s1):
     return run, run.wait_for_job("/long_job/j1", phase="running")
 
 
-def force_stop(cluster, job) -> None:
-    cluster.console.post(f"/api/jobs/{job.id}/stop")  # the job list's 強制停止
-
-
 @pytest.mark.scenario("S16")
 @pytest.mark.cluster(heartbeat_interval=2, heartbeat_expiry=30)
 def test_force_stop_while_the_job_host_is_down(cluster):
@@ -49,7 +35,7 @@ def test_force_stop_while_the_job_host_is_down(cluster):
     s1 = cluster.server("s1")
     run, job = start_long_job(cluster, s1)
     cluster.faults.power_off(s1)  # the host monitor has not noticed yet (3 checks, 2 s apart)
-    force_stop(cluster, job)
+    run.stop_job(job)
     failed = run.wait_for_event("stop_failed.job.job.tengine", job=job)
     [stop_failed] = failed.of_type("stop_failed.job.job.tengine")
     assert stop_failed["properties"]["message"].startswith("cannot connect to server s1"), \
@@ -72,7 +58,7 @@ def test_ssh_cut_before_the_kill_runs(cluster, how):
     link = cluster.link(s1, "ssh")
     run, job = start_long_job(cluster, s1)
     with cluster.failpoint(cluster.core, "driver.before_kill") as fp:
-        force_stop(cluster, job)
+        run.stop_job(job)
         fp.wait_hit()  # connected, the kill not yet sent
         link.cut_as(how)
         fp.release()
@@ -97,7 +83,7 @@ def test_ssh_cut_after_the_kill_ran(cluster, how):
     # answer was lost: the harder order (the job goes back to running first).
     with cluster.failpoint(s1, "watcher.before_publish_finished") as finished:
         with cluster.failpoint(s1, "watcher.after_kill") as fp:
-            force_stop(cluster, job)
+            run.stop_job(job)
             fp.wait_hit()  # the signal is sent, its answer not yet
             cluster.link(s1, "ssh").cut_as(how)
             fp.release()
@@ -118,7 +104,7 @@ def test_ssh_cut_before_the_kill_runs_restored_within_the_retry_interval(cluster
     link = cluster.link(s1, "ssh")
     run, job = start_long_job(cluster, s1)
     with cluster.failpoint(cluster.core, "driver.before_kill") as fp:
-        force_stop(cluster, job)
+        run.stop_job(job)
         fp.wait_hit()
         link.cut_as(how)
         fp.release()
@@ -144,7 +130,7 @@ def test_ssh_cut_after_the_kill_ran_and_the_retry_repeats_it(cluster, how):
     link = cluster.link(s1, "ssh")
     run, job = start_long_job(cluster, s1)
     with cluster.failpoint(s1, "watcher.after_kill") as fp:
-        force_stop(cluster, job)
+        run.stop_job(job)
         fp.wait_hit()  # the signal is sent, its answer not yet
         link.cut_as(how)
         fp.release()

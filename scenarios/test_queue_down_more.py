@@ -41,7 +41,7 @@ def stop_with_the_queue_going_down(cluster, s1, run):
     holds it at `driver.before_kill` until the watcher noticed the queue was gone)."""
     job = run.wait_for_job("/long_job/j1", phase="running")
     with cluster.failpoint(cluster.core, "driver.before_kill") as kill:
-        cluster.console.post(f"/api/jobs/{job.id}/stop")
+        run.stop_job(job)
         kill.wait_hit()
         cluster.faults.stop_broker()
         s1.wait_watcher_log(job, "disconnected")

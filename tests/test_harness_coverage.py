@@ -48,7 +48,8 @@ def test_a_fault_while_a_failpoint_holds_hits_that_point():
     [hit] = hits_of("S01", "t::x", "passed", line)
     assert (hit.scenario, hit.fault, hit.point) == \
         ("S01", "ssh link cut (refused/reset)", "start: ssh connected, watcher not started")
-    assert hit.states == ("starting", "error")
+    assert hit.states == (("/jn/j1", ("starting", "error")),)
+    assert hit.states_text() == "starting -> error"
 
 
 def test_without_a_failpoint_the_point_is_the_job_phase_or_before_the_run():
@@ -60,8 +61,8 @@ def test_without_a_failpoint_the_point_is_the_job_phase_or_before_the_run():
                     ("failpoint", "disarmed driver.before_kill"),
                     ("fault", "core pid 9 sent SIGKILL"))
     first, second, third = hits_of("S10", "t::y", "failed", line)
-    assert (first.point, first.states) == (BEFORE_THE_RUN, ("starting", "error"))
-    assert (second.point, second.states) == ("job error", ("error",))
+    assert (first.point, first.states_text()) == (BEFORE_THE_RUN, "starting -> error")
+    assert (second.point, second.states_text()) == ("job error", "error")
     assert third.point == "job error"  # the failpoint was let go before the kill
 
 
@@ -91,8 +92,37 @@ def test_the_json_report_carries_the_coverage(tmp_path):
     data = json.loads((tmp_path / "a.json").read_text())
     assert data["coverage"]["hits"] == [
         {"scenario": "S05", "nodeid": "scenarios/t.py::test_s05", "outcome": "passed",
-         "fault": "queue stopped", "point": "job running", "states": ["running"]}]
+         "fault": "queue stopped", "point": "job running", "states": {"/j/j1": ["running"]}}]
     assert data["coverage"]["matrix"]["faults"] == ["queue stopped"]
+
+
+def test_with_several_jobs_each_has_its_own_phases():
+    line = timeline(("phase", "job /pair/j1 running (実行中)"),
+                    ("phase", "job /pair/j2 initialized (初期化済)"),
+                    ("failpoint", "hit core.after_commit_before_ack (pid 5)"),
+                    ("fault", "core pid 5 sent SIGKILL"),
+                    ("phase", "job /pair/j1 success (正常終了)"),
+                    ("phase", "job /pair/j2 starting (開始中)"),
+                    ("phase", "job /pair/j2 success (正常終了)"))
+    [hit] = hits_of("D5", "t::z", "passed", line)
+    assert hit.point == "core: event committed, not acked"
+    assert hit.states_text() == ("j1: running -> success; "
+                                 "j2: initialized -> starting -> success")
+
+
+def test_a_force_stop_pressed_on_the_console_is_a_row_too():
+    line = timeline(("phase", "job /j/j1 running (実行中)"),
+                    ("action", "force stop of job /j/j1 (強制停止)"),
+                    ("phase", "job /j/j1 dying (強制停止中)"),
+                    ("failpoint", "hit driver.before_kill (pid 7)"),
+                    ("fault", "stopping the broker"),
+                    ("phase", "job /j/j1 error (エラー終了(強制停止済))"))
+    stop, queue = hits_of("S13", "t::s", "passed", line)
+    assert (stop.fault, stop.point, stop.states_text()) == (
+        "force stop of a job", "job running", "running -> dying -> error")
+    assert (queue.fault, queue.point) == ("queue stopped", "stop: kill decided, not sent")
+    assert fault_kind("force stop of root jobnet (強制停止)") == "force stop of a root jobnet"
+    assert fault_kind("force stop of jobnet /fs/sub (強制停止)") == "force stop of a jobnet"
 
 
 def test_no_fault_says_so():
