@@ -58,6 +58,8 @@ class ConsoleSim(Sim):
             props["stderr_head"] = props["stderr_tail"] = f"{command.name_path}: disk full\n"
             props["stderr_bytes"] = len(props["stderr_tail"])
             props["stdout_bytes"] = len(props["stdout_tail"])
+            props["stderr_spool_error"] = "[Errno 28] No space left on device"  # as a watchdog
+            props["stderr_spool_dropped_bytes"] = props["stderr_bytes"]  # on a full disk says
             props["message"] = failure_message(props["stdout_log"], props["stderr_log"],
                                                command.server_name or "")
         return event

@@ -352,6 +352,7 @@ def test_job_detail_has_reason_exit_status_stderr_tail_events_and_watcher_log(wo
     assert "Job process failed" in job["reason"]
     assert job["result"]["stderr_tail"] == "/failing/j2: disk full\n"
     assert job["result"]["stderr_log"].endswith("/stderr.log")
+    assert job["result"]["stderr_spool_error"] == "[Errno 28] No space left on device"
     assert job["execution"]["id"] == execution_id
     assert [a["name"] for a in job["ancestors"]] == ["failing"]
     assert [n["name"] for n in job["next"]] == ["j3"]

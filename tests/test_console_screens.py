@@ -85,6 +85,9 @@ def test_d6_from_an_event_to_the_failed_jobs_reason_and_stderr(world):
     job = page(world, links[0])  # click 2: the job
     assert "exit status 3" in job and "Job process failed" in job
     assert "/failing/j2: disk full" in job  # the stderr tail
+    # the watchdog could not write the stderr spool file (a full disk on the host)
+    assert re.search(r'id="stderr-spool-incomplete">[^<]*No space left on device', job)
+    assert 'id="stdout-spool-incomplete"' not in job
     assert re.search(r'id="job-exit-status">3<', job)
     assert f"process finished job_id={j2['id']} exit_status=3" in job  # the watcher log line
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -131,3 +133,91 @@ def test_pump_without_pidfd_polls_for_the_exit(tmp_path):
     os.close(err_w)
     pump({out_r: out, err_r: err}, None, lambda: proc.poll() is not None)
     assert bytes(out.head) == b"a\n" and bytes(err.head) == b"b\n"
+
+
+ENOSPC_TEXT = "[Errno 28] No space left on device"
+
+
+def disk_full_from_now_on(spool: StreamSpool) -> None:
+    """The disk fills up: every later write to the spool file fails with ENOSPC, reported by the
+    kernel itself (the spool's descriptor now points at /dev/full)."""
+    full = os.open("/dev/full", os.O_WRONLY)
+    os.dup2(full, spool._fd)
+    os.close(full)
+
+
+def test_a_full_disk_ends_the_spool_file_but_not_the_counts_or_the_excerpts(tmp_path, caplog):
+    log = logging.getLogger("test.watcher.spool")
+    data = numbered(5 * K + 3)
+    spool = StreamSpool("stderr", tmp_path / "err.log", log=log, job_id="jfull")
+    spool.open()
+    spool.feed(data[:1000])
+    disk_full_from_now_on(spool)
+    with caplog.at_level(logging.DEBUG, logger="test.watcher.spool"):
+        for at in range(1000, len(data), 7000):
+            spool.feed(data[at:at + 7000])  # raised OSError out of the watchdog before the fix
+    spool.close()
+    assert (tmp_path / "err.log").read_bytes() == data[:1000]
+    assert spool.total_bytes == len(data)
+    assert spool.spooled_bytes == 1000
+    assert spool.spool_dropped_bytes == len(data) - 1000
+    assert spool.spool_error == ENOSPC_TEXT
+    assert bytes(spool.head) == data[:K] and bytes(spool.tail) == data[-K:]
+    assert spool.dropped_bytes == len(data) - 2 * K
+    summary = spool.summary()
+    assert summary["spool_error"] == ENOSPC_TEXT
+    assert summary["spool_dropped_bytes"] == len(data) - 1000
+    (record,) = caplog.records  # one line, however many chunks came after
+    assert record.levelname == "WARNING"
+    assert record.getMessage().startswith(
+        f'spool write failed job_id=jfull stream=stderr path={tmp_path / "err.log"} '
+        f'error="{ENOSPC_TEXT}" errno=ENOSPC spooled_bytes=1000 note=')
+
+
+def test_a_spool_without_a_disk_error_says_so(tmp_path):
+    summary = spool_of(tmp_path, [b"x" * 10], cap=4).summary()
+    assert summary["spool_error"] is None and summary["spool_dropped_bytes"] == 6
+
+
+def test_pump_drains_a_script_whose_spool_is_on_a_full_disk(tmp_path):
+    """The stdout spool cannot take a byte: the pipe is still read to the end, the script is
+    never blocked on it and ends with its own exit status."""
+    out = StreamSpool("stdout", Path("/dev/full"))  # every write: ENOSPC
+    err = StreamSpool("stderr", tmp_path / "e.log")
+    out.open()
+    err.open()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    proc = subprocess.Popen(
+        ["sh", "-c", "head -c 5000000 /dev/zero; echo done >&2; echo last; exit 3"],
+        stdout=out_w, stderr=err_w, start_new_session=True)
+    os.close(out_w)
+    os.close(err_w)
+    exit_fd = os.pidfd_open(proc.pid)
+    finished = threading.Event()
+    errors: list[BaseException] = []
+
+    def go():
+        try:
+            pump({out_r: out, err_r: err}, exit_fd, lambda: proc.poll() is not None)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            errors.append(exc)
+        finally:
+            finished.set()
+
+    threading.Thread(target=go, daemon=True).start()
+    try:
+        assert finished.wait(60), "pump did not finish"
+        assert errors == []
+        assert proc.wait(30) == 3
+    finally:
+        os.close(exit_fd)
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+    out.close()
+    err.close()
+    assert out.total_bytes == 5_000_005 and out.spooled_bytes == 0
+    assert out.spool_error == ENOSPC_TEXT and out.spool_dropped_bytes == 5_000_005
+    assert bytes(out.tail).endswith(b"\x00last\n")
+    assert err.spool_error is None and (tmp_path / "e.log").read_bytes() == b"done\n"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
+import resource
 from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 
@@ -198,3 +201,104 @@ def test_watchdog_exit_at_before_publish_keeps_the_result(tmp_path):
     assert not log_lines(state, "published", "job_id=jx9")
     shown = json.loads(watcher(state, "status", "--job-id", "jx9", "--json").stdout)
     assert shown["result_recorded"] is True and shown["published"] is False
+
+
+ENOSPC_TEXT = "[Errno 28] No space left on device"
+
+
+class FullDiskJobDir(JobDir):
+    """The job dir of ``job_id`` on a disk that is full: the spool files of ``streams`` are
+    /dev/full (the kernel fails every write with ENOSPC), and writing any of the JSON files in
+    ``records`` fails with ENOSPC as well."""
+
+    def __init__(self, state, job_id, streams=("stdout",), records=()):
+        super().__init__(state, job_id)
+        self.full_streams = streams
+        self.full_records = records
+
+    @property
+    def stdout_path(self) -> Path:
+        return Path("/dev/full") if "stdout" in self.full_streams else super().stdout_path
+
+    @property
+    def stderr_path(self) -> Path:
+        return Path("/dev/full") if "stderr" in self.full_streams else super().stderr_path
+
+    def write(self, name, data) -> None:
+        if name in self.full_records:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.file(name)))
+        super().write(name, data)
+
+
+BIG_THEN_FAIL = "yes 0123456789abcdef | head -c 3000000; echo the-end; echo oops >&2; exit 4"
+
+
+def test_a_full_disk_under_the_spool_does_not_stop_the_job_or_its_result(tmp_path):
+    state = tmp_path / "state"
+    prepared_job(state, "jfull", ["sh", "-c", BIG_THEN_FAIL], heartbeat=0)
+    jobdir = FullDiskJobDir(state, "jfull")
+    sent: list[Event] = []
+    assert watch(jobdir, open_log(state, "jfull"), recording_factory(sent)) == 0
+    (final,) = sent
+    props = final.properties
+    assert props["exit_status"] == 4 and props["signal"] is None and final.level == "error"
+    assert props["stdout_bytes"] == 3_000_008
+    assert props["stdout_tail"].endswith("f\n0123456789the-end\n")
+    assert props["stdout_spool_error"] == ENOSPC_TEXT
+    assert props["stdout_spool_dropped_bytes"] == 3_000_008
+    assert props["stderr_spool_error"] is None and props["stderr_spool_dropped_bytes"] == 0
+    assert props["stderr_head"] == "oops\n"
+    assert jobdir.result["stdout"]["spool_error"] == ENOSPC_TEXT
+    (line,) = log_lines(state, "spool write failed", "job_id=jfull")
+    assert "stream=stdout" in line and f'error="{ENOSPC_TEXT}"' in line
+    assert "errno=ENOSPC" in line and "spooled_bytes=0" in line
+    assert log_lines(state, "finished job_id=jfull", "exit_status=4")
+    assert not log_lines(state, "watchdog crashed")
+
+
+def test_a_full_disk_at_the_end_still_sends_the_result(tmp_path):
+    """Neither result.json nor published.json can be written: the event goes out from memory."""
+    state = tmp_path / "state"
+    prepared_job(state, "jfull2", ["sh", "-c", BIG_THEN_FAIL], heartbeat=0)
+    jobdir = FullDiskJobDir(state, "jfull2", streams=("stdout", "stderr"),
+                            records=("result.json", "published.json"))
+    sent: list[Event] = []
+    assert watch(jobdir, open_log(state, "jfull2"), recording_factory(sent)) == 0
+    (final,) = sent
+    assert final.properties["exit_status"] == 4
+    assert final.properties["stderr_tail"] == "" and final.properties["stderr_head"] == "oops\n"
+    assert final.properties["stderr_spool_error"] == ENOSPC_TEXT
+    assert jobdir.result is None and jobdir.published is None
+    assert not list(jobdir.path.glob(".*.tmp"))
+    assert log_lines(state, "result not recorded", "job_id=jfull2", ENOSPC_TEXT)
+    assert log_lines(state, "published event=finished.process.job.tengine", "job_id=jfull2")
+    assert log_lines(state, "publish not recorded", "job_id=jfull2")
+
+
+def test_a_spool_write_error_in_a_real_watchdog_leaves_the_script_its_exit_status(tmp_path):
+    """A real kernel write error in real processes: a file size limit (RLIMIT_FSIZE, inherited
+    by the watchdog from ``run``) makes the spool's writes past 1 MB fail with EFBIG."""
+    state = tmp_path / "state"
+    limit = 1_000_000
+
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    pid_of(run_job(state, "jfsz", "sh", "-c", BIG_THEN_FAIL, preexec_fn=limit_file_size))
+    result = result_of(state, "jfsz", timeout=30)
+    assert result["exit_status"] == 4 and result["signal"] is None
+    out = result["stdout"]
+    assert out["total_bytes"] == 3_000_008 and out["tail"].endswith("f\n0123456789the-end\n")
+    assert out["spooled_bytes"] == limit  # the write that crossed the limit was short
+    assert (state / "jobs" / "jfsz" / "stdout.log").stat().st_size == limit
+    assert out["spool_dropped_bytes"] == 3_000_008 - limit
+    assert out["spool_error"] == "[Errno 27] File too large"
+    assert result["stderr"]["spool_error"] is None and result["stderr"]["head"] == "oops\n"
+    (line,) = log_lines(state, "spool write failed", "job_id=jfsz", "stream=stdout")
+    assert "errno=EFBIG" in line and f"spooled_bytes={limit}" in line
+    wait_log(state, "result not published", "job_id=jfsz")  # it tried: no broker here
+    request = read_json(state / "jobs" / "jfsz" / "request.json")
+    started = read_json(state / "jobs" / "jfsz" / "started.json")
+    props = finished_fields(request, started, result)["properties"]
+    assert props["stdout_spool_error"] == "[Errno 27] File too large"
+    assert props["stdout_spool_dropped_bytes"] == 3_000_008 - limit

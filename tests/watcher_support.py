@@ -42,12 +42,12 @@ def start_watcher(state_dir: Path, *args: str, env: dict | None = None) -> subpr
 
 def run_job(state_dir: Path, job_id: str, *script: str, retry_count: int = 0,
             heartbeat: float = 0, extra: tuple[str, ...] = (), env: dict | None = None,
-            amqp_url: str | None = None) -> subprocess.CompletedProcess:
+            amqp_url: str | None = None, **popen) -> subprocess.CompletedProcess:
     """``tengine-watcher run`` against a broker that is not there, retries as given."""
     return watcher(state_dir, "run", "--job-id", job_id, "--amqp-url",
                    amqp_url or dead_amqp_url(), "--publish-retry-count", str(retry_count),
                    "--publish-retry-interval", "0.1", "--heartbeat-interval", str(heartbeat),
-                   *extra, "--", *script, env=env)
+                   *extra, "--", *script, env=env, **popen)
 
 
 def pid_of(completed: subprocess.CompletedProcess) -> int:

@@ -84,6 +84,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "bytes": ("バイト", "bytes"),
     "total": ("合計", "total"),
     "spool": ("ホスト上のファイル", "Files on the host"),
+    "spool_incomplete": ("ホスト上のファイルは不完全です", "The file on the host is incomplete"),
+    "not_written": ("書き込めなかった", "not written"),
     "watcher_log": ("ウォッチャのログ", "Watcher log"),
     "no_output": ("出力なし", "no output"),
     "job_events": ("このジョブのイベント", "Events of this job"),

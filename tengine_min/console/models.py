@@ -64,7 +64,9 @@ class Vertex(BaseModel):
     result: dict[str, Any] | None = Field(
         description="from the watcher: stdout/stderr head and tail excerpts, "
                     "*_dropped_bytes between them, *_bytes in all, *_log spool paths on the "
-                    "host, killed, started_at, finished_at, message")
+                    "host, *_spool_dropped_bytes kept out of those files (output cap, failed "
+                    "write), *_spool_error why a file stopped short (e.g. a full disk), "
+                    "killed, started_at, finished_at, message")
     late_result: dict[str, Any] | None = Field(
         description="a result that arrived after the phase was decided (kept, never dropped)")
     last_heartbeat_at: datetime | None

@@ -16,6 +16,13 @@ error event (`transport_failure_reason`), e.g. "cannot connect to server s1 (10.
 connection refused" or "connection lost after the start request was sent; the job may be
 running on s1".
 
+An outcome the store does not take (it is unreachable) is reported again, after 0.5 s doubling
+up to 5 s, until it is taken or the driver stops; then it is logged as not recorded, and
+`Kernel.recover()` at the next start deals with the open task. An exception no branch expects
+(a bug, an error a library did not wrap) still ends the command with start_failed / stop_failed,
+its reason saying "internal error in the driver: <type>: <message>", so the job does not hang in
+starting or dying.
+
 Failpoints: `driver.after_connect` (the transport is up and, for ssh, authenticated; the
 command not yet sent) on every attempt of every command, then `driver.before_kill` at the same
 point of a kill attempt.
@@ -56,6 +63,8 @@ from .transport import (
 _PID_LINE = re.compile(r"^PID=(\d+)\s*$", re.MULTILINE)
 _SPAWN_ERROR = re.compile(r"^script (not found|not executable): (.*)$", re.MULTILINE)
 EXCERPT = 2000  # characters of a command's output kept in a message
+# Seconds before reporting an outcome again after the store refused it: first, then the cap.
+REPORT_RETRY = (0.5, 5.0)
 
 Report = Callable[[Event], None]
 
@@ -124,13 +133,24 @@ def transport_failure_reason(error: TransportError, what: str, server: str) -> s
     """The reason a start (`what="start"`) or kill (`"kill"`) that met `error` shows. Errors
     before anything was sent carry their own sentence (cannot connect, authentication failed,
     unknown host name, host key); after the request went out, what is unknown is said."""
-    unknown = (f"the job may be running on {server}" if what == "start"
-               else f"whether the job was killed on {server} is unknown")
+    unknown = _unknown_after_send(what, server)
     if isinstance(error, ConnectionLost):
         return f"connection lost after the {what} request was sent; {unknown}"
     if isinstance(error, CommandTimeout):
         return f"{error} after the {what} request was sent; {unknown}"
     return str(error)
+
+
+def internal_error_reason(error: Exception, what: str, server: str) -> str:
+    """The reason a start or kill shows when the driver itself failed: where it failed is not
+    known, so neither is whether the request reached the host."""
+    return (f"internal error in the driver: {type(error).__name__}: {error}; "
+            f"{_unknown_after_send(what, server)}")
+
+
+def _unknown_after_send(what: str, server: str) -> str:
+    return (f"the job may be running on {server}" if what == "start"
+            else f"whether the job was killed on {server} is unknown")
 
 
 def _excerpt(text: str) -> str:
@@ -143,7 +163,8 @@ class Driver:
 
     def __init__(self, settings: Settings, resources: Resources, report: Report, *,
                  log: logging.Logger, identity: CoreIdentity, amqp_url: str,
-                 transport_for: Callable[[Server], Transport] | None = None) -> None:
+                 transport_for: Callable[[Server], Transport] | None = None,
+                 report_retry: tuple[float, float] = REPORT_RETRY) -> None:
         self.settings = settings
         self.resources = resources
         self.report = report
@@ -151,6 +172,7 @@ class Driver:
         self.identity = identity
         self.amqp_url = amqp_url
         self._transport_for = transport_for  # tests: a transport of their own per server
+        self._report_retry = report_retry  # (first delay, cap) in seconds; tests shorten it
         self._queue: queue.Queue[Command | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -181,6 +203,10 @@ class Driver:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._stopping.set()
         left = [c for c in self._drain() if c is not None]
+        for _ in self._threads:
+            # The drain took the Nones too: a thread still busy (a command past the grace, an
+            # outcome being reported again) must find one when it is done, or wait forever.
+            self._queue.put(None)
         with self._busy_lock:
             busy = self._busy
         for command in left:
@@ -205,13 +231,7 @@ class Driver:
             with self._busy_lock:
                 self._busy += 1
             try:
-                event = self.execute(command)
-                try:
-                    self.report(event)
-                except Exception as exc:  # noqa: BLE001 - store down: recover() finds the task
-                    self.log.error("driver outcome not recorded %s", kv(
-                        job_id=command.vertex_id, task_id=command.task_id,
-                        event=event.event_type_name, error=f"{type(exc).__name__}: {exc}"))
+                self._deliver(command, self.execute(command))
             except Exception as exc:  # a bug: log it, never lose the thread
                 self.log.exception("driver command crashed %s", kv(
                     job_id=command.vertex_id, task_id=command.task_id,
@@ -220,13 +240,57 @@ class Driver:
                 with self._busy_lock:
                     self._busy -= 1
 
+    def _deliver(self, command: Command, event: Event) -> None:
+        """Report `event`, again and again while the store refuses it: a dropped outcome would
+        leave the job starting or dying until the next core start. Gives up only when the
+        driver stops (the task stays open; recover() at the next start handles it)."""
+        delay, cap = self._report_retry
+        fields = {"job_id": command.vertex_id, "task_id": command.task_id,
+                  "event": event.event_type_name, "key": event.key}
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self.report(event)
+            except Exception as exc:  # noqa: BLE001 - store unreachable: try again shortly
+                # Reporting twice is harmless: the kernel ignores a second event with the key.
+                error = f"{type(exc).__name__}: {exc}"
+                if self._stopping.is_set():
+                    self._give_up(fields, attempt, error)
+                    return
+                self.log.warning("driver outcome not recorded, will retry %s", kv(
+                    **fields, attempt=attempt, retry_in=f"{delay:g}s", error=error))
+                if self._stopping.wait(delay):
+                    self._give_up(fields, attempt, error)
+                    return
+                delay = min(delay * 2, cap)
+                continue
+            if attempt > 1:
+                self.log.info("driver outcome recorded %s", kv(**fields, attempts=attempt))
+            return
+
+    def _give_up(self, fields: dict[str, Any], attempts: int, error: str) -> None:
+        self.log.error("driver outcome not recorded: the core is stopping %s", kv(
+            **fields, attempts=attempts, error=error,
+            note="the task stays open; recover() at the next core start will handle it"))
+
     # -- one command --
 
     def execute(self, command: Command) -> Event:
-        """Carry out one command and return its outcome event (not yet reported)."""
-        if isinstance(command, StartJob):
-            return self._start(command)
-        return self._kill(command)
+        """Carry out one command and return its outcome event (not yet reported). Never raises
+        for an Exception: an unexpected one becomes start_failed / stop_failed."""
+        what = "start" if isinstance(command, StartJob) else "kill"
+        try:
+            if isinstance(command, StartJob):
+                return self._start(command)
+            return self._kill(command)
+        except Exception as exc:  # noqa: BLE001 - a bug must end the command, not hang the job
+            reason = internal_error_reason(exc, what, command.server_name or "its server")
+            self.log.exception("%s failed %s", what, kv(
+                job_id=command.vertex_id, name_path=command.name_path,
+                task_id=command.task_id, server=command.server_name, reason=reason))
+            name = ev.START_FAILED_JOB if what == "start" else ev.STOP_FAILED_JOB
+            return self._event(name, command, "error", message=reason)
 
     def _start(self, command: StartJob) -> Event:
         fields = {"job_id": command.vertex_id, "name_path": command.name_path,

@@ -969,7 +969,9 @@ def _signal_name(value: Any) -> str | None:
 
 _RESULT_KEYS = ("stdout_log", "stderr_log", "stdout_head", "stdout_tail", "stderr_head",
                 "stderr_tail", "stdout_dropped_bytes", "stderr_dropped_bytes", "stdout_bytes",
-                "stderr_bytes", "killed", "started_at", "finished_at", "message", "command")
+                "stderr_bytes", "stdout_spool_dropped_bytes", "stderr_spool_dropped_bytes",
+                "stdout_spool_error", "stderr_spool_error", "killed", "started_at",
+                "finished_at", "message", "command")
 
 
 def _result_of(props: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """`tengine core`: the core process. Four parts around the Kernel, each on its own thread:
 
 - the consumer: takes one event at a time from `tengine_event_queue` (manual ack, prefetch 1),
-  hands it to `kernel.process`, and acks it only after the commit;
+  hands it to `kernel.process`, and acks it only after the commit; when the store cannot be
+  reached the event is requeued after a pause (STORE_DOWN_PAUSE), not at once;
 - the outbox relay: publishes outbox rows in order with publisher confirms and marks them
   published; it wakes when this process commits and also polls, so rows written by other
   processes (`tengine run`, `tengine stop`) go out too;
@@ -30,6 +31,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ..bus import Consumer, Event, Publisher, PublishFailed
 from ..bus.envelope import MalformedEvent
@@ -49,6 +51,22 @@ from .reconcile import Reconciler
 LOGGER_NAME = "tengine.core"
 OUTBOX_BATCH = 100
 REMEMBERED_OUTCOMES = 10_000  # driver outcomes kept in memory for the settling at shutdown
+# Seconds an event waits before it is requeued when the store cannot be reached: without the
+# pause the broker redelivers it at once and the consumer spins at full speed.
+STORE_DOWN_PAUSE = 1.0
+
+
+def store_unreachable(error: BaseException) -> bool:
+    """Whether `error` says the store cannot be reached now (trying later may work), rather
+    than that something is wrong with the event."""
+    if isinstance(error, OperationalError):
+        return True
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:  # SQLAlchemy recognised a disconnect
+            return True
+        text = str(error.orig).lower()
+        return "database is locked" in text or "unable to open" in text
+    return False
 
 
 def core_logger(settings: Settings) -> logging.Logger:
@@ -183,6 +201,9 @@ class CoreService:
         self._outcomes: OrderedDict[int, Event] = OrderedDict()  # driver task id -> outcome
         self._outcomes_lock = threading.Lock()
         self.engine: Engine | None = None
+        self.store_down_pause = STORE_DOWN_PAUSE
+        self._outage_since: float | None = None  # monotonic time the store was found down
+        self._outage_requeued = 0
 
     @property
     def ready(self) -> threading.Event:
@@ -293,10 +314,31 @@ class CoreService:
         level = logging.DEBUG if heartbeat else logging.INFO
         self.log.log(level, "event received %s", kv(event=event.event_type_name, key=event.key,
                                                     source=event.source_name))
-        self.kernel.process(event)
+        try:
+            self.kernel.process(event)
+        except Exception as exc:
+            if store_unreachable(exc):
+                self._store_down(exc)
+            raise  # the consumer requeues the message
+        if self._outage_since is not None:
+            self.log.info("store reachable again %s", kv(
+                outage=f"{time.monotonic() - self._outage_since:.1f}s",
+                requeued=self._outage_requeued))
+            self._outage_since = None
         self.relay.notify()
         failpoint("core.after_commit_before_ack", state_dir=self.settings.state_dir,
                   logger=self.log)
+
+    def _store_down(self, error: Exception) -> None:
+        """Log the outage once, then hold the message back a little before it is requeued; a
+        stopping core does not wait."""
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            self._outage_requeued = 0
+            self.log.error("store unreachable, events are requeued until it answers %s", kv(
+                pause=f"{self.store_down_pause:g}s", error=f"{type(error).__name__}: {error}"))
+        self._outage_requeued += 1
+        self._stop.wait(self.store_down_pause)
 
     def _report(self, event: Event) -> None:
         """A driver outcome: into the outbox (durable), published by the relay."""

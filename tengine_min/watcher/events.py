@@ -79,6 +79,11 @@ def finished_fields(request: dict[str, Any], started: dict[str, Any],
         properties[f"{stream}_tail"] = info["tail"]
         properties[f"{stream}_dropped_bytes"] = info["dropped_bytes"]
         properties[f"{stream}_bytes"] = info["total_bytes"]
+        # The spool file on the host: bytes kept out of it (output cap, failed write) and why
+        # it stopped short when a write failed (e.g. "[Errno 28] No space left on device").
+        # .get: a result.json recorded before these fields existed can still be resent.
+        properties[f"{stream}_spool_dropped_bytes"] = info.get("spool_dropped_bytes", 0)
+        properties[f"{stream}_spool_error"] = info.get("spool_error")
     if not ok:
         properties["message"] = failure_message(
             result["stdout"]["log"], result["stderr"]["log"], request.get("server_name") or "")

@@ -20,6 +20,7 @@ Every JSON file is written whole (temp file + rename), so a reader never sees ha
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -64,12 +65,17 @@ def check_job_id(job_id: str) -> str:
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` so readers see either the old file or the whole new one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, ensure_ascii=False, indent=1)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())  # the result must survive a host crash right after the rename
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, ensure_ascii=False, indent=1)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())  # the result must survive a host crash right after the rename
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):  # e.g. a full disk: no half-written temp file left
+            tmp.unlink()
+        raise
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

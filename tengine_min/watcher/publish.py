@@ -66,11 +66,13 @@ class PublishBusy(Exception):
 
 
 def publish_result(jobdir: JobDir, log: logging.Logger, settings: PublishSettings,
-                   factory: PublisherFactory, *, by: str, wait_for_lock: bool = True) -> bool:
+                   factory: PublisherFactory, *, by: str, wait_for_lock: bool = True,
+                   unrecorded: dict[str, Any] | None = None) -> bool:
     """Publish the job's recorded result unless already published; True once it is confirmed.
 
     On failure after all retries the result stays in the job dir, unpublished, and False is
     returned. ``wait_for_lock=False`` raises PublishBusy instead of waiting for another publisher.
+    ``unrecorded``: the result itself, when it could not be written to result.json (full disk).
     """
     job_id = jobdir.job_id
     with open(jobdir.publish_lock_path, "a") as lock:
@@ -84,7 +86,8 @@ def publish_result(jobdir: JobDir, log: logging.Logger, settings: PublishSetting
             log.info("already published %s", kv(job_id=job_id, key=done.get("key"),
                                                  by=done.get("by"), requested_by=by))
             return True
-        request, started, result = jobdir.request, jobdir.started, jobdir.result
+        request, started = jobdir.request, jobdir.started
+        result = jobdir.result if unrecorded is None else unrecorded
         if request is None or started is None or result is None:
             raise RuntimeError(f"job {job_id} has no recorded result to publish")
         fields = finished_fields(request, started, result)
@@ -97,7 +100,7 @@ def publish_result(jobdir: JobDir, log: logging.Logger, settings: PublishSetting
             log.error("result not published %s", kv(
                 job_id=job_id, event=FINISHED, key=fields["key"],
                 broker=broker_label(settings.amqp_url), error=f"{type(exc).__name__}: {exc}",
-                kept=jobdir.file("result.json")))
+                kept=jobdir.file("result.json") if unrecorded is None else None))
             return False
         finally:
             if publisher is not None:
@@ -105,9 +108,14 @@ def publish_result(jobdir: JobDir, log: logging.Logger, settings: PublishSetting
                     publisher.close()
                 except Exception:  # closing a dead connection must not hide the outcome
                     pass
-        jobdir.write("published.json", {"key": fields["key"], "event": FINISHED,
-                                        "published_at": now_iso(), "by": by,
-                                        "broker": broker_label(settings.amqp_url)})
+        try:
+            jobdir.write("published.json", {"key": fields["key"], "event": FINISHED,
+                                            "published_at": now_iso(), "by": by,
+                                            "broker": broker_label(settings.amqp_url)})
+        except OSError as exc:  # a full disk: the event is out all the same
+            log.warning("publish not recorded %s", kv(
+                job_id=job_id, key=fields["key"], path=jobdir.file("published.json"),
+                error=str(exc), note="a resend would send it again, with the same key"))
         log.info("published %s", kv(event=FINISHED, key=fields["key"], job_id=job_id,
                                     level=fields["level"], exit_status=result["exit_status"],
                                     by=by))

@@ -4,16 +4,24 @@ Each stream is read from its pipe in large chunks and written to its spool file 
 cap); only the first and the last ``EXCERPT_BYTES`` stay in memory, for the finished event, with
 the exact count of the bytes between them. The pump never blocks on one pipe while the other fills:
 it waits on both (and on the script's exit) with poll.
+
+A write to a spool file that fails (a full disk: ENOSPC, EDQUOT, EIO, ...) ends the spooling of
+that stream only: the pipe is still read to the end, so the script never blocks on it, the head
+and tail are still kept for the event, and the bytes not written count as ``spool_dropped_bytes``;
+``spool_error`` says why the file is incomplete. One ``spool write failed`` line is logged.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
+import logging
 import os
 import select
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..logfmt import kv
 
 EXCERPT_BYTES = 64 * 1024  # head and tail kept for the event, per stream
 READ_CHUNK = 1024 * 1024
@@ -32,6 +40,9 @@ class StreamSpool:
     spooled_bytes: int = 0
     head: bytearray = field(default_factory=bytearray)
     tail: bytearray = field(default_factory=bytearray)
+    spool_error: str | None = None  # why the spool file stopped short (e.g. the disk is full)
+    log: logging.Logger | None = None  # the watcher log, for the "spool write failed" line
+    job_id: str | None = None
     _fd: int = -1
 
     def open(self) -> None:
@@ -39,8 +50,12 @@ class StreamSpool:
 
     def close(self) -> None:
         if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+            fd, self._fd = self._fd, -1
+            try:
+                os.close(fd)
+            except OSError as exc:  # NFS may report a failed write (a full disk) only here
+                if self.spool_error is None:
+                    self._write_failed(exc, note="the spool file may be incomplete")
 
     def feed(self, data: bytes | memoryview) -> None:
         """Account for one chunk: spool what the cap allows, update head and tail."""
@@ -59,18 +74,34 @@ class StreamSpool:
                 del self.tail[: len(self.tail) - EXCERPT_BYTES]
 
     def _spool(self, view: memoryview) -> None:
+        if self.spool_error is not None:
+            return  # the file stopped short already; the bytes count as spool_dropped_bytes
         room = len(view)
         if self.cap is not None:
             room = max(0, min(room, self.cap - self.spooled_bytes))
         chunk = view[:room]
         while len(chunk):
-            written = os.write(self._fd, chunk)
+            try:
+                written = os.write(self._fd, chunk)
+            except OSError as exc:
+                self._write_failed(exc)
+                return
+            self.spooled_bytes += written
             chunk = chunk[written:]
-        self.spooled_bytes += room
+
+    def _write_failed(self, exc: OSError, note: str = "the output is still read and its head "
+                      "and tail kept; the spool file stays incomplete") -> None:
+        """Stop spooling this stream for good (a later write would leave a hole in the file)."""
+        self.spool_error = str(exc)
+        if self.log is not None:
+            self.log.warning("spool write failed %s", kv(
+                job_id=self.job_id, stream=self.name, path=self.path, error=self.spool_error,
+                errno=errno.errorcode.get(exc.errno or 0), spooled_bytes=self.spooled_bytes,
+                note=note))
 
     @property
     def spool_dropped_bytes(self) -> int:
-        """Bytes the output cap kept out of the spool file."""
+        """Bytes kept out of the spool file: by the output cap, or after a failed write."""
         return self.total_bytes - self.spooled_bytes
 
     @property
@@ -84,6 +115,7 @@ class StreamSpool:
             "total_bytes": self.total_bytes,
             "spooled_bytes": self.spooled_bytes,
             "spool_dropped_bytes": self.spool_dropped_bytes,
+            "spool_error": self.spool_error,
             "head": self.head.decode("utf-8", errors="replace"),
             "tail": self.tail.decode("utf-8", errors="replace"),
             "dropped_bytes": self.dropped_bytes,

@@ -163,8 +163,10 @@ def watch(jobdir: JobDir, log: logging.Logger, factory: PublisherFactory = bus_p
     options: dict[str, Any] = request["options"]
     command: list[str] = request["command"]
 
-    stdout = StreamSpool("stdout", jobdir.stdout_path, options.get("output_cap"))
-    stderr = StreamSpool("stderr", jobdir.stderr_path, options.get("output_cap"))
+    stdout = StreamSpool("stdout", jobdir.stdout_path, options.get("output_cap"), log=log,
+                         job_id=job_id)
+    stderr = StreamSpool("stderr", jobdir.stderr_path, options.get("output_cap"), log=log,
+                         job_id=job_id)
     stdout.open()
     stderr.open()
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
@@ -236,14 +238,21 @@ def watch(jobdir: JobDir, log: logging.Logger, factory: PublisherFactory = bus_p
         "watchdog_pid": watchdog_pid, "watchdog_vm_hwm_kib": vm_hwm_kib(),
         "event_key": started["event_key"],
     }
-    jobdir.write("result.json", result)  # before publishing: the host keeps it whatever happens
+    unrecorded = None
+    try:
+        jobdir.write("result.json", result)  # before publishing: the host keeps it whatever
+    except OSError as exc:  # a full disk: the result is still sent, from memory
+        unrecorded = result
+        log.error("result not recorded %s", kv(
+            job_id=job_id, path=jobdir.file("result.json"), error=str(exc),
+            note="sending it anyway; if that fails it is lost"))
     log.info("finished %s", kv(
         job_id=job_id, pid=proc.pid, exit_status=exit_status, signal=signal_text,
         killed=result["killed"], stdout_bytes=stdout.total_bytes,
         stderr_bytes=stderr.total_bytes, vm_hwm_kib=result["watchdog_vm_hwm_kib"]))
 
     failpoint("watcher.before_publish_finished", state_dir=jobdir.state_dir, logger=log)
-    ok = publish_result(jobdir, log, settings, factory, by="watchdog")
+    ok = publish_result(jobdir, log, settings, factory, by="watchdog", unrecorded=unrecorded)
     return 0 if ok else 3
 
 
