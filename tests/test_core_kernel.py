@@ -289,3 +289,29 @@ def test_an_unreachable_store_requeues_instead_of_marking_stuck(tmp_path, monkey
     sim.start()
     sim.settle()
     assert sim.execution_row().phase == "success"
+
+
+def test_a_store_disconnect_of_another_class_requeues_too(tmp_path, monkeypatch):
+    """PostgreSQL gone mid-transaction can surface as a DBAPIError SQLAlchemy marked as a
+    disconnect, not an OperationalError: that is the store's fault, not the event's."""
+    from sqlalchemy.exc import DBAPIError
+
+    from tengine_min.core import kernel as kernel_module
+
+    sim = Sim(tmp_path, definitions(jobnet("r", job("a", "a.sh"))), "r")
+    before = sim.dump()
+
+    def gone(*args, **kwargs):
+        raise DBAPIError("BEGIN", {}, Exception("connection already closed"),
+                         connection_invalidated=True)
+
+    # In the handler, after the event row was written: the whole transaction must roll back
+    # and the event go back to the queue, not be marked stuck by the failure path.
+    monkeypatch.setattr(kernel_module, "handle", gone)
+    with pytest.raises(DBAPIError):
+        sim.start()
+    monkeypatch.undo()
+    assert sim.dump() == before  # not marked stuck
+    sim.start()
+    sim.settle()
+    assert sim.execution_row().phase == "success"

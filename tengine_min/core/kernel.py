@@ -5,7 +5,8 @@ Redelivery changes nothing (the event key was recorded with the state change). A
 raises is rolled back; the event is then stored and its target marked stuck in a fresh
 transaction, with `<type>.error.tengined` fired, and `process` returns normally so the message is
 acked rather than redelivered forever (Tengine's stuck). A database that cannot be reached
-(OperationalError) is different: `process` raises, the message is requeued and tried again.
+(`store.db.store_unreachable`: an OperationalError, a disconnect, a locked database) is
+different: `process` raises, the message is requeued and tried again.
 
 Call `process` from one thread at a time (the consumer, prefetch 1): handlers read, decide and
 write, and rely on no other event being handled in between. `fire_due_schedules` may run from
@@ -21,13 +22,12 @@ from dataclasses import asdict
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import OperationalError
 
 from ..bus import envelope as ev
 from ..bus.envelope import Event
 from ..logfmt import kv
 from ..store import repo
-from ..store.db import write_transaction
+from ..store.db import store_unreachable, write_transaction
 from . import phases as ph
 from . import schedules
 from .handlers import Command, CoreIdentity, handle, stuck_target
@@ -55,11 +55,12 @@ class Kernel:
                 outcome = handle(conn, event, now=now, log=self.log, identity=self.identity)
                 for fired in outcome.events:
                     repo.enqueue(conn, fired, now=now)
-        except OperationalError:
-            self.log.error("store unavailable, event left for redelivery %s",
-                           kv(event=event.event_type_name, key=event.key))
-            raise
-        except Exception as exc:  # a handler bug or bad data: stuck, never redelivered forever
+        except Exception as exc:
+            if store_unreachable(exc):  # e.g. PostgreSQL gone: not the event's fault
+                self.log.error("store unavailable, event left for redelivery %s",
+                               kv(event=event.event_type_name, key=event.key))
+                raise
+            # A handler bug or bad data: stuck, never redelivered forever.
             self.log.error("handler failed %s traceback=%s",
                            kv(event=event.event_type_name, key=event.key,
                               error=f"{type(exc).__name__}: {exc}"),

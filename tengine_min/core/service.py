@@ -31,7 +31,6 @@ from collections import OrderedDict
 from pathlib import Path
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ..bus import Consumer, Event, Publisher, PublishFailed
 from ..bus.envelope import MalformedEvent
@@ -41,7 +40,7 @@ from ..failpoints import failpoint
 from ..logfmt import kv, setup_file_logger
 from ..resources import Resources
 from ..store import repo
-from ..store.db import engine_for, write_transaction
+from ..store.db import engine_for, store_unreachable, write_transaction
 from .driver import Driver
 from .handlers import Command, CoreIdentity
 from .kernel import Kernel
@@ -54,19 +53,6 @@ REMEMBERED_OUTCOMES = 10_000  # driver outcomes kept in memory for the settling 
 # Seconds an event waits before it is requeued when the store cannot be reached: without the
 # pause the broker redelivers it at once and the consumer spins at full speed.
 STORE_DOWN_PAUSE = 1.0
-
-
-def store_unreachable(error: BaseException) -> bool:
-    """Whether `error` says the store cannot be reached now (trying later may work), rather
-    than that something is wrong with the event."""
-    if isinstance(error, OperationalError):
-        return True
-    if isinstance(error, DBAPIError):
-        if error.connection_invalidated:  # SQLAlchemy recognised a disconnect
-            return True
-        text = str(error.orig).lower()
-        return "database is locked" in text or "unable to open" in text
-    return False
 
 
 def core_logger(settings: Settings) -> logging.Logger:

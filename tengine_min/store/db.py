@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from .schema import metadata
 
@@ -78,6 +78,19 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
             yield conn
+
+
+def store_unreachable(error: BaseException) -> bool:
+    """Whether `error` says the store cannot be reached now (trying later may work), rather
+    than that something is wrong with the event."""
+    if isinstance(error, OperationalError):
+        return True
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:  # SQLAlchemy recognised a disconnect
+            return True
+        text = str(error.orig).lower()
+        return "database is locked" in text or "unable to open" in text
+    return False
 
 
 def _tune_sqlite(engine: Engine) -> None:
