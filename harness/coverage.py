@@ -152,10 +152,20 @@ def matrix(hits: list[Hit]) -> dict[str, Any]:
     return {"faults": faults, "points": points, "cells": cells}
 
 
-def _point_order(point: str) -> tuple[int, str]:
-    """Columns in the order a job lives: before the run, start, running, end, stop, core."""
-    order = [BEFORE_THE_RUN, "start:", "job ", "end:", "stop:", "core:"]
-    for rank, prefix in enumerate(order):
-        if point.startswith(prefix):
-            return rank, point
-    return len(order), point
+_PHASE_ORDER = ("initialized", "ready", "starting", "running", "dying", "success", "error",
+                "stuck")
+_POINT_ORDER = (BEFORE_THE_RUN, POINTS["driver.after_connect"], POINTS["watcher.before_pid_report"],
+                "job ", POINTS["watcher.before_publish_finished"], POINTS["driver.before_kill"],
+                POINTS["watcher.after_kill"], POINTS["core.after_commit_before_ack"])
+
+
+def _point_order(point: str) -> tuple[int, int, str]:
+    """Columns in the order a job lives: before the run, its start, its phases, its end, its
+    stop, then the core's own points; anything else last."""
+    if point.startswith("job "):
+        first = point[4:].split("/")[0]
+        phase_rank = _PHASE_ORDER.index(first) if first in _PHASE_ORDER else len(_PHASE_ORDER)
+        return _POINT_ORDER.index("job "), phase_rank, point
+    if point in _POINT_ORDER:
+        return _POINT_ORDER.index(point), 0, point
+    return len(_POINT_ORDER), 0, point

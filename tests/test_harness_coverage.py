@@ -2,7 +2,7 @@
 
 import json
 
-from harness.coverage import BEFORE_THE_RUN, fault_kind, hits_of, matrix
+from harness.coverage import BEFORE_THE_RUN, Hit, fault_kind, hits_of, matrix
 from harness.report import ScenarioRecord, Timeline, coverage_html, write_json
 
 
@@ -123,6 +123,20 @@ def test_a_force_stop_pressed_on_the_console_is_a_row_too():
     assert (queue.fault, queue.point) == ("queue stopped", "stop: kill decided, not sent")
     assert fault_kind("force stop of root jobnet (強制停止)") == "force stop of a root jobnet"
     assert fault_kind("force stop of jobnet /fs/sub (強制停止)") == "force stop of a jobnet"
+
+
+def test_columns_follow_the_life_of_a_job():
+    points = ["core: event committed, not acked", "job running", "start: job spawned, pid not "
+              "reported", "stop: kill sent, not reported", "job dying", "job starting",
+              BEFORE_THE_RUN, "start: ssh connected, watcher not started", "somewhere else",
+              "stop: kill decided, not sent", "end: job ended, result not published"]
+    hits = [Hit("S00", str(n), "passed", "queue stopped", point, ())
+            for n, point in enumerate(points)]
+    assert matrix(hits)["points"] == [
+        BEFORE_THE_RUN, "start: ssh connected, watcher not started",
+        "start: job spawned, pid not reported", "job starting", "job running", "job dying",
+        "end: job ended, result not published", "stop: kill decided, not sent",
+        "stop: kill sent, not reported", "core: event committed, not acked", "somewhere else"]
 
 
 def test_no_fault_says_so():
