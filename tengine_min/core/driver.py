@@ -403,9 +403,6 @@ class Driver:
                               f"which cannot log in to ssh server {server.name!r}")
         return SshTransport(server, credential, watcher_command=self.settings.watcher_command)
 
-    # The monitors' reconciler asks for a transport by server (service.py).
-    _transport = transport
-
     def _attempts(self, what: str, server: Server, transport: Transport,
                   before_send: Callable[[], None], line: str, shown: str,
                   fields: dict[str, Any]) -> CommandResult:

@@ -97,17 +97,16 @@ class Kernel:
                             "error_class_name": type(exc).__name__,
                             "error_message": str(exc)}), now=now)
 
-    def recover(self) -> list[Command]:
+    def recover(self) -> None:
         """At core start-up: a driver task recorded but never finished means the core died while
         the ssh start or kill was in flight, so what happened on the host is unknown. The job is
         marked stuck (with a reason saying so) and `start|stop.job.job.tengine.failed.tengined`
         is fired, as Tengine does for an interrupted job event. Unpublished outbox rows are left
-        for the relay. Returns the commands to dispatch again: none, as a person decides."""
+        for the relay. Nothing is dispatched again: a person decides."""
         with write_transaction(self.engine) as conn:
             now = self.clock()
             for task in repo.open_driver_tasks(conn):
                 self._recover_task(conn, task, now)
-        return []
 
     def _recover_task(self, conn: Connection, task, now: datetime) -> None:
         job = repo.get_vertex(conn, task.vertex_id)
