@@ -174,3 +174,7 @@ def test_what_counts_as_an_unreachable_store():
     assert not store_unreachable(IntegrityError("INSERT", {}, Exception("UNIQUE failed")))
     assert not store_unreachable(DBAPIError("SELECT 1", {}, Exception("syntax error")))
     assert not store_unreachable(RuntimeError("database is locked"))
+    # A statement that can never work is a bug, not an outage: requeueing it would block the
+    # queue behind it forever.
+    assert not store_unreachable(OperationalError("SELECT x", {}, Exception("no such column: x")))
+    assert not store_unreachable(OperationalError("SELECT", {}, Exception("no such table: t")))

@@ -153,6 +153,22 @@ def test_an_outcome_the_store_refuses_is_reported_again_until_it_is_taken(settin
         assert repo.open_driver_tasks(conn) == []
 
 
+def test_a_report_that_fails_for_another_reason_is_not_retried(settings, tmp_path, log):
+    """Not the store being away but a bug: trying again would fail the same way forever."""
+    sim = one_job_sim(tmp_path)
+    calls: list[Event] = []
+
+    def broken(event: Event) -> None:
+        calls.append(event)
+        raise ValueError("cannot serialize this")
+
+    driver = driver_for(settings, broken, CommandResult(0, "PID=55\n", ""))
+    run_in_pool(driver, start_command(sim))
+    wait_until(lambda: log.having("driver outcome not recorded job_id="), 30, "the give-up")
+    assert driver.stop(5) == 0
+    assert len(calls) == 1 and not log.having("will retry")
+
+
 def test_the_report_backoff_is_capped(settings, tmp_path, log):
     sim = one_job_sim(tmp_path)
     store = Store(sim, down_for=6)

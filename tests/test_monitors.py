@@ -233,6 +233,57 @@ def test_a_verdict_overtaken_by_a_heartbeat_is_ignored_and_can_come_again(tmp_pa
     assert no_handler_failed(sim)
 
 
+def test_a_second_verdict_of_the_same_heartbeat_series_is_not_taken_for_a_redelivery(tmp_path):
+    """The verdicts of one job share its heartbeat series' key (one row on the event screen):
+    an ignored first verdict must neither swallow the second nor keep the row."""
+    sim = running_sim(tmp_path)
+    monitor = heartbeat_monitor(sim)
+    series = beat(sim, "/r/a", key="hb-series")
+    monitor.check()
+    sim.clock.advance(seconds=21)
+    [first] = monitor.check()
+    assert first.key == "hb-series"
+    sim.clock.advance(seconds=1)
+    beat(sim, "/r/a", key="hb-series")  # overtakes it
+    sim.pump()
+    assert sim.phase("/r/a") == "running"
+    [row] = [r for r in event_rows(sim, ev.JOB_HEARTBEAT) if r.key == series.key]
+    assert row.level == "debug"  # the screen shows the series beating again, not expired
+    sim.clock.advance(seconds=1)
+    beat(sim, "/r/a", key="hb-series")  # ... and the next heartbeat brings the row up to date
+    assert [r.occurred_at for r in event_rows(sim, ev.JOB_HEARTBEAT)] == [sim.clock()]
+    monitor.check()
+    sim.clock.advance(seconds=21)
+    [second] = monitor.check()
+    assert second.key == first.key and second.properties["verdict_id"] != \
+        first.properties["verdict_id"]
+    sim.pump()
+    assert sim.phase("/r/a") == "error"  # the second verdict was applied
+    assert [r.key for r in event_rows(sim, ev.EXPIRED_JOB_HEARTBEAT)] == ["hb-series"]
+    sim.send(second)  # a redelivery of it changes nothing
+    assert no_handler_failed(sim)
+
+
+def test_a_heartbeat_between_the_look_and_the_firing_spares_the_job(tmp_path):
+    sim = running_sim(tmp_path)
+    armed: list[bool] = []
+
+    def servers_while_the_job_beats() -> set[str]:
+        if armed:  # between the monitor's look at the jobs and its firing
+            armed.clear()
+            beat(sim, "/r/a")
+        return set()
+
+    monitor = HeartbeatMonitor(sim.engine, expiry=20, identity=IDENTITY, log=LOG,
+                               is_connected=Link(), clock=sim.clock, monotonic=monotonic_of(sim),
+                               unhealthy_servers=servers_while_the_job_beats)
+    monitor.check()
+    sim.clock.advance(seconds=21)
+    armed.append(True)
+    assert monitor.check() == []
+    assert not armed and sim.phase("/r/a") == "running"
+
+
 def test_a_failed_store_read_restarts_the_clocks(tmp_path):
     """While the store cannot be read the kernel cannot record heartbeats either: that silence
     is not the watcher's."""
@@ -404,6 +455,70 @@ def test_a_server_down_for_the_core_but_whose_jobs_still_beat_gives_them_no_verd
     sim.pump()
     assert sim.vertex("/r/a").reason.startswith("watcher lost: no heartbeat for 21 s")
     assert no_handler_failed(sim)
+
+
+def beating_server_sim(tmp_path, **host_options):
+    """s1 with one job, failing its checks; returns (sim, probe, host monitor)."""
+    sim = running_sim(tmp_path)
+    probe = Probe()
+    host = HostMonitor(sim.engine, RESOURCES, probe=probe, down_after=3, identity=IDENTITY,
+                       log=LOG, clock=sim.clock, **host_options)
+    probe.failing["s1"] = "192.0.2.1:22: connected, but no ssh banner in time"
+    return sim, probe, host
+
+
+def test_without_heartbeat_expiry_a_beating_job_gets_the_verdict_too(tmp_path):
+    """Nothing else would ever judge it."""
+    sim, _, host = beating_server_sim(tmp_path, heartbeats_watched=False)
+    host.check()
+    for _ in range(2):
+        sim.clock.advance(seconds=5)
+        beat(sim, "/r/a")
+        fired = host.check()
+    down, _expired = fired
+    assert down.properties["job_ids"] == [sim.execution.vertex_by_path("/r/a").id]
+    assert down.properties["jobs_still_beating"] == []
+
+
+def test_a_heartbeat_sent_before_the_first_failed_check_does_not_count(tmp_path):
+    """It was on its way when the host died: recorded after the check, sent before it."""
+    sim, _, host = beating_server_sim(tmp_path)
+    sent_before = sim.clock()
+    sim.clock.advance(seconds=1)
+    host.check()  # the first failed check
+    late = beat(sim, "/r/a")  # recorded now ...
+    vertex = sim.execution.vertex_by_path("/r/a")
+    with write_transaction(sim.engine) as conn:  # ... but sent before the check
+        repo.update_vertex(conn, vertex.id, last_heartbeat_at=sent_before)
+    assert late.key
+    host.check()
+    down, expired = host.check()
+    assert down.properties["job_ids"] == [vertex.id]
+
+
+def test_a_verdict_that_could_not_be_committed_keeps_its_baseline(tmp_path, monkeypatch):
+    """The store fails while firing "server down": the next check must still know which jobs
+    beat since the first failed check, and spare them."""
+    from sqlalchemy.exc import OperationalError
+
+    sim, _, host = beating_server_sim(tmp_path)
+    host.check()
+    sim.clock.advance(seconds=5)
+    beat(sim, "/r/a")
+    host.check()
+    sim.clock.advance(seconds=5)
+    beat(sim, "/r/a")
+    real_enqueue = repo.enqueue
+
+    def store_down(*args, **kwargs):
+        raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(repo, "enqueue", store_down)
+    assert host.check() == []  # logged, not raised: the other servers are still checked
+    monkeypatch.setattr(repo, "enqueue", real_enqueue)
+    [down] = host.check()
+    assert down.properties["job_ids"] == []
+    assert down.properties["jobs_still_beating"] == [sim.execution.vertex_by_path("/r/a").id]
 
 
 def test_a_server_that_answers_again_in_time_is_not_down(tmp_path):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import stat
 import subprocess
 import threading
@@ -240,3 +242,69 @@ def test_watchdog_death_leaves_status_lost(state, tmp_path):
     shown = json.loads(watcher(state, "status", "--job-id", "jlost", "--json").stdout)
     assert shown["state"] == "lost"
     assert shown["watchdog_alive"] is False
+
+
+ENOSPC_TEXT = "[Errno 28] No space left on device"
+
+
+@pytest.mark.parametrize("disk_full", [False, True], ids=["only-started.json", "disk-full"])
+def test_a_start_that_cannot_be_recorded_is_reported_as_such(state, tmp_path, disk_full):
+    """A real ENOSPC from the kernel on started.json (its temp file is a link to /dev/full),
+    after the script started: the watchdog kills the script's whole group, and run exits 1
+    saying the start could not be recorded, not that the script never started."""
+    child_file, pid_file = tmp_path / "child", tmp_path / "pid"
+    script = write_script(tmp_path / "s.sh", f'sleep 60 & echo $! > "{child_file}"; '
+                                             f'echo $$ > "{pid_file}.tmp"; '
+                                             f'mv "{pid_file}.tmp" "{pid_file}"; wait\n')
+    point = "watcher.before_record_started"
+    failpoints.arm(state, point, "pause")
+    run = start_watcher(state, "run", "--job-id", "jnr", "--publish-retry-count", "0",
+                        "--amqp-url", dead_amqp_url(), "--heartbeat-interval", "0", "--",
+                        str(script))
+    pids: list[int] = []
+    try:
+        (hit,) = failpoints.wait_hit(state, point, timeout=60)
+        pid = int(wait_until(lambda: read_text(pid_file), 30, "the script runs"))
+        pids += [pid, int(child_file.read_text())]  # the child is in the script's group
+        jobdir = state / "jobs" / "jnr"
+        for name in ["started.json"] + (["spawn_error.json"] if disk_full else []):
+            (jobdir / f".{name}.{hit['pid']}.tmp").symlink_to("/dev/full")
+        failpoints.release(state, point)
+        out, err = run.communicate(timeout=60)
+    finally:
+        run.kill()
+        for leftover in pids:  # only without the fix
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(leftover, signal.SIGKILL)
+    assert run.returncode == 1 and out == ""
+    assert err.startswith("tengine-watcher run: job jnr: start not recorded: "), err
+    if disk_full:
+        assert "could not write the job state on the host (a full disk?)" in err
+    else:
+        assert f"could not be written on the host ({ENOSPC_TEXT})" in err
+        assert f"the script (pid {pid}) had started and was killed at once" in err
+    assert process_gone(pid)  # reaped before run heard of it
+    wait_until(lambda: process_gone(pids[1]), 10, "the script's child died with its group")
+    (line,) = log_lines(state, "start not recorded job_id=jnr")  # the watchdog's
+    assert f'error="{ENOSPC_TEXT}"' in line and 'action="script killed"' in line
+    if disk_full:  # run's, its message; with spawn_error.json the watchdog's line says it all
+        assert log_lines(state, "start failed job_id=jnr", "start not recorded")
+    assert not log_lines(state, "watchdog crashed") and not log_lines(state, "started job_id=")
+    assert not list(jobdir.glob(".*.tmp"))
+    # A duplicate run (the core retrying) does not claim the script never started either.
+    again = watcher(state, "run", "--job-id", "jnr", "--start-timeout", "30", "--", "true")
+    assert again.returncode == 1
+    if disk_full:
+        assert "ended without reporting the script's start" in again.stderr
+    else:
+        assert again.stderr == err
+        shown = json.loads(watcher(state, "status", "--job-id", "jnr", "--json").stdout)
+        assert shown["state"] == "spawn_failed" and "start not recorded" in shown["spawn_error"]
+
+
+def read_text(path) -> str | None:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    return text or None

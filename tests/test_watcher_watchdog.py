@@ -14,12 +14,13 @@ import pytest
 
 from tengine_min import failpoints
 from tengine_min.bus.envelope import Event
+from tengine_min.watcher import publish
 from tengine_min.watcher.events import FINISHED, HEARTBEAT, failure_message, finished_fields
 from tengine_min.watcher.jobdir import JobDir
 from tengine_min.watcher.log import open_log
 from tengine_min.watcher.run import JobIdentity, RunOptions
 from tengine_min.watcher.status import resend
-from tengine_min.watcher.watchdog import watch
+from tengine_min.watcher.watchdog import EXIT_START_NOT_RECORDED, watch
 from watcher_support import (dead_amqp_url, log_lines, pid_of, process_gone, read_json,
                              recording_factory, result_of, run_job, wait_log, wait_until, watcher)
 
@@ -302,3 +303,84 @@ def test_a_spool_write_error_in_a_real_watchdog_leaves_the_script_its_exit_statu
     props = finished_fields(request, started, result)["properties"]
     assert props["stdout_spool_error"] == "[Errno 27] File too large"
     assert props["stdout_spool_dropped_bytes"] == 3_000_008 - limit
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("records", [("started.json",), ("started.json", "spawn_error.json")],
+                         ids=["spawn_error-written", "nothing-written"])
+def test_a_start_that_cannot_be_recorded_kills_the_script(tmp_path, records):
+    """started.json cannot be written after the spawn: nobody can learn the script runs, so the
+    watchdog kills it at once and exits with the code run reads, instead of crashing."""
+    state = tmp_path / "state"
+    prepared_job(state, "jnorec", ["sleep", "60"], heartbeat=0)
+    jobdir = FullDiskJobDir(state, "jnorec", streams=(), records=records)
+    assert watch(jobdir, open_log(state, "jnorec"), recording_factory([])) == \
+        EXIT_START_NOT_RECORDED
+    (line,) = log_lines(state, "start not recorded", "job_id=jnorec")
+    assert f'error="{ENOSPC_TEXT}' in line and 'action="script killed"' in line
+    pid = int(line.split(" pid=")[1].split()[0])
+    assert process_gone(pid)  # killed and reaped before the watchdog returns
+    assert jobdir.started is None
+    assert not log_lines(state, "started job_id=jnorec")
+    assert not log_lines(state, "watchdog crashed")
+    if "spawn_error.json" in records:
+        assert jobdir.spawn_error is None
+    else:  # what a duplicate run and status will show
+        error = jobdir.spawn_error
+        assert error["start_not_recorded"] is True and error["pid"] == pid
+        assert error["errno"] == "ENOSPC"
+        assert error["reason"].startswith("start not recorded: the job state could not be "
+                                          f"written on the host ({ENOSPC_TEXT}")
+        assert error["reason"].endswith(
+            f"the script (pid {pid}) had started and was killed at once")
+    assert not list(jobdir.path.glob(".*.tmp"))
+
+
+def no_room_for_new_files(monkeypatch, path: Path) -> None:
+    """``path`` cannot be created (a full disk, or no inode left: ENOSPC); an existing file
+    opens as usual. Applies to the ``open`` of the publish module, which makes the lock."""
+    real_open = open
+
+    def full_open(file, *args, **kwargs):
+        if Path(file) == path and not path.exists():
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(publish, "open", full_open, raising=False)
+
+
+def test_a_publish_lock_that_cannot_be_created_does_not_lose_the_result(tmp_path, monkeypatch):
+    """The disk is full from the start: no lock file, no result.json, no published.json. The
+    event is sent from memory all the same, without the lock, and that is logged once."""
+    state = tmp_path / "state"
+    prepared_job(state, "jnolock", ["sh", "-c", BIG_THEN_FAIL], heartbeat=0)
+    jobdir = FullDiskJobDir(state, "jnolock", streams=("stdout", "stderr"),
+                            records=("result.json", "published.json"))
+    no_room_for_new_files(monkeypatch, jobdir.publish_lock_path)
+    sent: list[Event] = []
+    assert watch(jobdir, open_log(state, "jnolock"), recording_factory(sent)) == 0
+    (final,) = sent
+    assert final.properties["exit_status"] == 4
+    assert not jobdir.publish_lock_path.exists()
+    (line,) = log_lines(state, "publish lock not taken", "job_id=jnolock")
+    assert f'error="{ENOSPC_TEXT}' in line
+    assert log_lines(state, "published event=finished.process.job.tengine", "job_id=jnolock")
+    assert not log_lines(state, "watchdog crashed")
+
+
+def test_the_publish_lock_is_made_before_the_script_starts(tmp_path, monkeypatch):
+    """A job that fills the disk leaves no room to create the lock when it ends; the file made
+    at the start still opens, so the publish stays under the lock."""
+    state = tmp_path / "state"
+    lock = JobDir(state, "jearly").publish_lock_path
+    jobdir = prepared_job(state, "jearly", ["sh", "-c", f"test -e '{lock}'"], heartbeat=0)
+    sent: list[Event] = []
+    assert watch(jobdir, open_log(state, "jearly"), recording_factory(sent)) == 0
+    assert jobdir.result["exit_status"] == 0  # the script saw the lock file
+    assert not log_lines(state, "publish lock not taken")
+    # resend on a disk that now has no room for new files still takes the lock
+    jobdir.file("published.json").unlink()
+    no_room_for_new_files(monkeypatch, lock)
+    out, err = io.StringIO(), io.StringIO()
+    assert resend(state, "jearly", out=out, err=err, factory=recording_factory(sent)) == 0
+    assert len(sent) == 2 and not log_lines(state, "publish lock not taken")

@@ -48,6 +48,7 @@ from ..failpoints import failpoint
 from ..logfmt import kv
 from ..model.environment import shell_exports
 from ..resources import Credential, Resources, Server, UnknownResource
+from ..store.db import store_unreachable
 from .handlers import Command, CoreIdentity, KillJob, StartJob
 from .retry import RetryPolicy, with_retries
 from .ssh_transport import SshTransport
@@ -255,6 +256,12 @@ class Driver:
             except Exception as exc:  # noqa: BLE001 - store unreachable: try again shortly
                 # Reporting twice is harmless: the kernel ignores a second event with the key.
                 error = f"{type(exc).__name__}: {exc}"
+                if not store_unreachable(exc):  # a bug: trying again would fail the same way
+                    self.log.exception("driver outcome not recorded %s", kv(
+                        **fields, attempt=attempt, error=error,
+                        note="the task stays open; recover() at the next core start will "
+                             "handle it"))
+                    return
                 if self._stopping.is_set():
                     self._give_up(fields, attempt, error)
                     return

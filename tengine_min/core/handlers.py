@@ -900,6 +900,7 @@ def on_heartbeat_expired(ctx: Context) -> None:
         ctx.note("heartbeat arrived after the verdict was made: expiry ignored", job_id=job.id,
                  verdict_saw=ctx.props.get("last_heartbeat_at"),
                  last_heartbeat_at=job.last_heartbeat_at.isoformat())
+        repo.reopen_heartbeat_series(ctx.conn, ctx.event.key)
         return
     since = job.last_heartbeat_at.isoformat() if job.last_heartbeat_at else "never"
     reason = str(ctx.props.get("message") or

@@ -38,6 +38,7 @@ import logging
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -139,7 +140,8 @@ def expired_event(conn: Connection, job: Row, *, message: str, now: datetime,
     execution = repo.get_execution(conn, job.execution_id)
     core = f"{identity.host}/{identity.pid}"
     props = job_event_properties(conn, job)
-    props.update(message=message, **extra)
+    # Its own identity: the key is the series', and a job may get a later verdict too.
+    props.update(message=message, verdict_id=uuid.uuid4().hex, **extra)
     fields: dict[str, Any] = {"key": key} if key else {}
     return Event(ev.EXPIRED_JOB_HEARTBEAT,
                  source_name=source or f"job:{core}/{execution.root_jobnet_id}/{job.id}",
@@ -266,6 +268,9 @@ class HeartbeatMonitor:
                 job = repo.get_vertex(conn, job_id)
                 if job is None or job.phase not in WATCHED:
                     continue
+                seen = self._seen.get(job_id)
+                if seen is None or seen[0] != heartbeat_marker(job):
+                    continue  # it beat since this check looked: not silent after all
                 reason = watcher_lost_reason(silent, job.phase)
                 event = expired_event(conn, job, message=reason, now=now,
                                       identity=self.identity, monitor="heartbeat",
@@ -336,7 +341,8 @@ class HostMonitor:
                  clock: Callable[[], datetime] = repo.utcnow,
                  notify: Callable[[], None] = lambda: None,
                  on_down: Callable[[str, list[str]], None] = lambda server, job_ids: None,
-                 on_up: Callable[[str], None] = lambda server: None) -> None:
+                 on_up: Callable[[str], None] = lambda server: None,
+                 heartbeats_watched: bool = True) -> None:
         if down_after < 1:
             raise ValueError(f"down_after must be at least 1 check, got {down_after!r}")
         self.engine = engine
@@ -349,11 +355,14 @@ class HostMonitor:
         self.notify = notify
         self.on_down = on_down
         self.on_up = on_up
+        # Only when heartbeat expiry runs may a job that still beats be spared: it stays
+        # watched. Without expiry nothing would ever judge it, so every job gets the verdict.
+        self.heartbeats_watched = heartbeats_watched
         self._lock = threading.Lock()
         self._failures: dict[str, int] = {}
         self._down: set[str] = set()
-        # server -> {job id: its heartbeat marker} at the server's first failed check
-        self._beats_at_first_failure: dict[str, dict[str, tuple]] = {}
+        # server -> (wall time, {job id: heartbeat marker}) at its first failed check
+        self._first_failure: dict[str, tuple[datetime, dict[str, tuple]]] = {}
 
     def unhealthy_servers(self) -> set[str]:
         """Servers on the way to down (failed their last check, not yet marked down): the
@@ -372,7 +381,7 @@ class HostMonitor:
             names |= self._down
             for name in set(self._failures) - names:  # no jobs there any more: forget it
                 del self._failures[name]
-                self._beats_at_first_failure.pop(name, None)
+                self._first_failure.pop(name, None)
         servers = []
         for name in sorted(names):
             try:
@@ -388,7 +397,11 @@ class HostMonitor:
             answers = list(pool.map(self._probe, servers))
         fired: list[Event] = []
         for server, error in zip(servers, answers):
-            fired.extend(self._answered(server, error))
+            try:
+                fired.extend(self._answered(server, error))
+            except Exception as exc:  # noqa: BLE001 - the store failed: the other servers still
+                self.log.error("host check failed %s", kv(  # get their answer; this one next
+                    server=server.name, error=f"{type(exc).__name__}: {exc}"))
         if fired:
             self.notify()
         return fired
@@ -406,7 +419,7 @@ class HostMonitor:
                 self._failures[name] = 0
                 was_down = name in self._down
                 self._down.discard(name)
-                self._beats_at_first_failure.pop(name, None)
+                self._first_failure.pop(name, None)
             if not was_down:
                 return []
             event = self._fire_up(server)
@@ -420,20 +433,26 @@ class HostMonitor:
         if already_down:
             self.log.debug("server still down %s", kv(server=name, error=error))
             return []
-        if count == 1:
+        self.log.warning("server check failed %s", kv(
+            server=name, failed=f"{count}/{self.down_after}", error=error))
+        with self._lock:
+            first = self._first_failure.get(name)
+        if first is None:
+            # The first failed check (or the first whose reading of the jobs worked): what each
+            # job's heartbeat looked like then is what the verdict compares with.
+            now = self.clock()
             with self.engine.connect() as conn:
                 beats = {job.id: heartbeat_marker(job) for job in watched_jobs(conn, name)}
             with self._lock:
-                self._beats_at_first_failure[name] = beats
-        self.log.warning("server check failed %s", kv(
-            server=name, failed=f"{count}/{self.down_after}", error=error))
+                self._first_failure[name] = first = (now, beats)
+            if count > 1 and count >= self.down_after:
+                return []  # no baseline until now: judge at the next check
         if count < self.down_after:
             return []
-        with self._lock:
-            beats = self._beats_at_first_failure.pop(name, {})
-        fired = self._fire_down(server, count, error, beats)
+        fired = self._fire_down(server, count, error, first)
         with self._lock:
             self._down.add(name)
+            self._first_failure.pop(name, None)  # only once the verdicts are committed
         job_ids = fired[0].properties["job_ids"]
         beating = fired[0].properties["jobs_still_beating"]
         self.log.error("server down %s", kv(server=name, failed_checks=count, error=error,
@@ -443,16 +462,14 @@ class HostMonitor:
         return fired
 
     def _fire_down(self, server: Server, checks: int, error: str,
-                   beats: dict[str, tuple]) -> list[Event]:
+                   first: tuple[datetime, dict[str, tuple]]) -> list[Event]:
         """In one transaction: the server's running jobs, read now, each get its verdict,
-        except those whose heartbeat changed since the first failed check (`beats`)."""
+        except those that beat since the first failed check (`first`)."""
         now = self.clock()
         reason = server_down_reason(server.name, checks, error)
         with write_transaction(self.engine) as conn:
             jobs = watched_jobs(conn, server.name)
-            # A job not seen at the first failed check has no heartbeat to vouch for it.
-            lost = [job for job in jobs if beats.get(job.id, heartbeat_marker(job))
-                    == heartbeat_marker(job)]
+            lost = [job for job in jobs if not self._beat_since(job, *first)]
             down = self._server_event(SERVER_DOWN, server, now, "error", failed_checks=checks,
                                       error=error, message=reason,
                                       job_ids=[job.id for job in lost],
@@ -467,6 +484,15 @@ class HostMonitor:
             for event in fired:
                 repo.enqueue(conn, event, now=now)
         return fired
+
+    def _beat_since(self, job: Row, failed_at: datetime, beats: dict[str, tuple]) -> bool:
+        """Whether `job` beat after the server's first failed check: its heartbeat changed since
+        then, and the new one was sent after it. The second half keeps a heartbeat that was on
+        its way when the host died (sent before, recorded after the check) from counting."""
+        if not self.heartbeats_watched or job.last_heartbeat_at is None:
+            return False
+        return (beats.get(job.id) != heartbeat_marker(job)
+                and job.last_heartbeat_at >= failed_at)
 
     def _fire_up(self, server: Server) -> Event:
         now = self.clock()

@@ -249,7 +249,7 @@ class CoreService:
             engine, self.resources, probe=tcp_probe(timing.host_check_timeout),
             down_after=timing.host_down_after, identity=self.identity, log=log,
             notify=self.relay.notify, on_down=self.reconciler.server_down,
-            on_up=self.reconciler.server_up)
+            on_up=self.reconciler.server_up, heartbeats_watched=timing.heartbeat_expiry > 0)
         self.heartbeat_monitor = HeartbeatMonitor(
             engine, expiry=timing.heartbeat_expiry, identity=self.identity, log=log,
             is_connected=lambda: self.consumer.connected,

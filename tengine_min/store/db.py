@@ -80,11 +80,18 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
+# OperationalErrors that are a bug in a statement, not the store being away: trying again
+# would fail the same way forever (and hold up the queue behind the event).
+_STATEMENT_BUGS = ("no such table", "no such column", "syntax error", "has no column named",
+                   "does not exist")
+
+
 def store_unreachable(error: BaseException) -> bool:
     """Whether `error` says the store cannot be reached now (trying later may work), rather
     than that something is wrong with the event."""
     if isinstance(error, OperationalError):
-        return True
+        text = str(error.orig).lower()
+        return error.connection_invalidated or not any(bug in text for bug in _STATEMENT_BUGS)
     if isinstance(error, DBAPIError):
         if error.connection_invalidated:  # SQLAlchemy recognised a disconnect
             return True

@@ -392,9 +392,31 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     return Event(**data)
 
 
+def processed_key(event: Event) -> str:
+    """The key an event is deduplicated by: its own, except for an expiry verdict. A verdict
+    shares its heartbeat series' key (the event screen shows one row per series), but a job can
+    get a second verdict after a first one was overtaken by a heartbeat; its `verdict_id` tells
+    a redelivery of one verdict from the next verdict."""
+    verdict = event.properties.get("verdict_id")
+    if event.event_type_name.startswith("expired.") and isinstance(verdict, str) and verdict:
+        return f"{event.key}#{verdict}"[:255]
+    return event.key
+
+
 def is_processed(conn: Connection, event: Event) -> bool:
-    return conn.execute(_IS_PROCESSED, {"_key": event.key,
+    return conn.execute(_IS_PROCESSED, {"_key": processed_key(event),
                                         "_type": event.event_type_name}).first() is not None
+
+
+def reopen_heartbeat_series(conn: Connection, key: str) -> None:
+    """An expiry verdict that was ignored (a newer heartbeat overtook it) gives its series' row
+    back to the heartbeats: it shows the series as a heartbeat again, which the next heartbeat
+    then brings up to date (a heartbeat never replaces a verdict the core applied)."""
+    for row in conn.execute(_SERIES_ROW, {"_key": key}).all():
+        if row.event_type_name.startswith("expired.") and is_series_type(row.event_type_name):
+            conn.execute(_UPDATE_EVENT, {
+                "_id": row.id, "event_type_name": row.event_type_name.removeprefix("expired."),
+                "level": "debug", "confirmed": True})
 
 
 def record_event(conn: Connection, event: Event, *, now: datetime | None = None) -> bool:
@@ -406,7 +428,7 @@ def record_event(conn: Connection, event: Event, *, now: datetime | None = None)
         return False
     _store_event(conn, event, now)
     if not is_plain_heartbeat(event.event_type_name):
-        conn.execute(_INSERT_PROCESSED, [{"key": event.key,
+        conn.execute(_INSERT_PROCESSED, [{"key": processed_key(event),
                                           "event_type_name": event.event_type_name,
                                           "processed_at": now}])
     return True

@@ -3,16 +3,22 @@
 One place for both, so a resend sends exactly what the watchdog would have sent (same key, same
 properties, built from result.json). A lock file serialises the two; ``published.json`` marks the
 broker's confirmation, so a result is never sent again once confirmed.
+
+The lock file is created when the watchdog starts, since opening an existing file needs no room
+on a full disk. If it still cannot be opened (it could not be created, or EIO), the result is
+published without the lock rather than lost: then a resend at the same moment may send the
+event a second time, with the same key.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 from urllib.parse import urlsplit
 
 from ..logfmt import kv
@@ -65,6 +71,24 @@ class PublishBusy(Exception):
     """Another process (the watchdog) is publishing this result right now."""
 
 
+def create_publish_lock(jobdir: JobDir) -> None:
+    """Create the job's publish lock file, if it can be (best effort: see the module doc)."""
+    with contextlib.suppress(OSError):
+        open(jobdir.publish_lock_path, "a").close()
+
+
+def _open_lock(jobdir: JobDir, log: logging.Logger) -> IO[str] | None:
+    """The publish lock file, opened; None (logged) when it cannot be: a full disk."""
+    try:
+        return open(jobdir.publish_lock_path, "a")
+    except OSError as exc:
+        log.warning("publish lock not taken %s", kv(
+            job_id=jobdir.job_id, path=jobdir.publish_lock_path, error=str(exc),
+            note="publishing without it; a resend at the same moment could send the event "
+                 "twice, with the same key"))
+        return None
+
+
 def publish_result(jobdir: JobDir, log: logging.Logger, settings: PublishSettings,
                    factory: PublisherFactory, *, by: str, wait_for_lock: bool = True,
                    unrecorded: dict[str, Any] | None = None) -> bool:
@@ -75,12 +99,15 @@ def publish_result(jobdir: JobDir, log: logging.Logger, settings: PublishSetting
     ``unrecorded``: the result itself, when it could not be written to result.json (full disk).
     """
     job_id = jobdir.job_id
-    with open(jobdir.publish_lock_path, "a") as lock:
-        flags = fcntl.LOCK_EX | (0 if wait_for_lock else fcntl.LOCK_NB)
-        try:
-            fcntl.flock(lock, flags)
-        except BlockingIOError:
-            raise PublishBusy(f"job {job_id}: another process is publishing its result") from None
+    lock = _open_lock(jobdir, log)  # None on a full disk: a result is worth more than the lock
+    with lock if lock is not None else contextlib.nullcontext():
+        if lock is not None:
+            flags = fcntl.LOCK_EX | (0 if wait_for_lock else fcntl.LOCK_NB)
+            try:
+                fcntl.flock(lock, flags)
+            except BlockingIOError:
+                raise PublishBusy(
+                    f"job {job_id}: another process is publishing its result") from None
         done = jobdir.published
         if done is not None:
             log.info("already published %s", kv(job_id=job_id, key=done.get("key"),

@@ -21,8 +21,9 @@ from typing import TextIO
 from ..failpoints import failpoint
 from ..logfmt import kv
 from .jobdir import JobDir, now_iso
-from .log import open_log
+from .log import log_path, open_log
 from .procs import find_processes, pid_alive
+from .watchdog import EXIT_START_NOT_RECORDED
 
 DEFAULT_START_TIMEOUT = 600.0  # Tengine's MM_SYSTEM_AGENT_RUN_TIMEOUT default
 POLL = 0.01
@@ -35,6 +36,10 @@ EXIT_NOT_FOUND = 127
 
 class StartFailed(Exception):
     """The script's start could not be confirmed either way (watchdog died, timed out)."""
+
+
+class StartNotRecorded(StartFailed):
+    """The watchdog started the script but could not write started.json, so it killed it."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,7 @@ def wait_for_start(jobdir: JobDir, timeout: float,
             outcome = _reported(jobdir)  # it may have reported just before dying
             if outcome is not None:
                 return outcome
-            raise StartFailed(f"job {jobdir.job_id}: {problem}")
+            raise problem
         if time.monotonic() >= deadline:
             raise StartFailed(
                 f"job {jobdir.job_id}: timed out after {timeout:g} s waiting for the watchdog to "
@@ -108,18 +113,27 @@ def watchdog_argv(jobdir: JobDir) -> list[str]:
     return [sys.executable, "-m", WATCHDOG_MODULE, str(jobdir.state_dir), jobdir.job_id]
 
 
-def _cannot_report(jobdir: JobDir, watchdog: subprocess.Popen | None) -> str | None:
+def _cannot_report(jobdir: JobDir, watchdog: subprocess.Popen | None) -> StartFailed | None:
+    job = f"job {jobdir.job_id}"
     if watchdog is not None:  # we spawned it: its exit code tells
         code = watchdog.poll()
+        if code == EXIT_START_NOT_RECORDED:  # and it could not write even spawn_error.json
+            return StartNotRecorded(
+                f"{job}: start not recorded: the watchdog could not write the job state on the "
+                f"host (a full disk?), so it killed the script as soon as it started; see "
+                f"{log_path(jobdir.state_dir)}")
         if code is not None:
-            return (f"the watchdog exited (code {code}) before starting the script; "
-                    f"see {jobdir.watchdog_err_path}")
+            return StartFailed(f"{job}: the watchdog exited (code {code}) before starting the "
+                               f"script; see {jobdir.watchdog_err_path}")
         return None
     spawned = jobdir.watchdog
     if spawned is not None:
         if not pid_alive(spawned["pid"]):
-            return (f"the watchdog (pid {spawned['pid']}) died before starting the script; "
-                    f"see {jobdir.watchdog_err_path}")
+            # Not "before starting": it may have started the script and failed to record it.
+            return StartFailed(
+                f"{job}: the watchdog (pid {spawned['pid']}) ended without reporting the "
+                f"script's start (a script it started is killed with it); see "
+                f"{jobdir.watchdog_err_path} and {log_path(jobdir.state_dir)}")
         return None
     request = jobdir.request
     if request is None or pid_alive(request["run_pid"]):
@@ -127,8 +141,8 @@ def _cannot_report(jobdir: JobDir, watchdog: subprocess.Popen | None) -> str | N
     # The first run died. It may have spawned the watchdog without recording it: look for it.
     if find_processes(watchdog_argv(jobdir)[-3:]) or jobdir.watchdog is not None:
         return None
-    return (f"the run (pid {request['run_pid']}) that took this job died before starting "
-            "its watchdog; the script was not started")
+    return StartFailed(f"{job}: the run (pid {request['run_pid']}) that took this job died "
+                       "before starting its watchdog; the script was not started")
 
 
 def spawn_watchdog(jobdir: JobDir) -> subprocess.Popen:
@@ -173,13 +187,17 @@ def run(state_dir: Path, job_id: str, command: list[str], options: RunOptions,
     try:
         kind, report = wait_for_start(jobdir, start_timeout, watchdog)
     except StartFailed as exc:
-        log.error("start not confirmed %s", kv(job_id=job_id, error=str(exc)))
+        fact = "start failed" if isinstance(exc, StartNotRecorded) else "start not confirmed"
+        log.error("%s %s", fact, kv(job_id=job_id, error=str(exc)))
         print(f"tengine-watcher run: {exc}", file=err)
         return EXIT_START_FAILED
 
     if kind == "spawn_error":
         if not first:
             log.info("duplicate start ignored %s", kv(job_id=job_id, spawn_error=report["reason"]))
+        if report.get("start_not_recorded"):  # not the script's fault: a start failure (1)
+            print(f"tengine-watcher run: job {job_id}: {report['reason']}", file=err)
+            return EXIT_START_FAILED
         print(report["reason"], file=err)
         return exit_code_for(report)
 

@@ -8,6 +8,7 @@ started.json (or spawn_error.json), then result.json, then published.json.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -29,10 +30,15 @@ from .jobdir import JobDir, now_iso
 from .log import open_log, quiet_logger
 from .procs import die_with_parent_hook, signal_name, vm_hwm_kib
 from .publish import (PublisherFactory, PublishSettings, broker_label, bus_publisher,
-                      publish_result)
+                      create_publish_lock, publish_result)
 from .spool import StreamSpool, enlarge_pipe, pump
 
 HEARTBEAT_CONNECT_TIMEOUT = 5.0  # longest a heartbeat may hold up the finished event
+REAP_TIMEOUT = 10.0  # longest wait for a killed script to be gone (a D-state process lingers)
+
+# Exit code of a watchdog that started the script but could not write started.json (a full
+# disk) and so killed it; ``run`` reads it to say so.
+EXIT_START_NOT_RECORDED = 4
 
 
 class SpawnFailed(Exception):
@@ -144,6 +150,35 @@ class Heartbeat(threading.Thread):
                              kv(job_id=self.job_id, note="finished event sent anyway"))
 
 
+def _abandon_start(jobdir: JobDir, log: logging.Logger, proc: subprocess.Popen,
+                   error: OSError, command: list[str]) -> int:
+    """started.json could not be written: kill the script's process group at once.
+
+    Nobody was told the script runs (``run`` cannot print its PID, ``kill`` and ``status`` cannot
+    find it), so it must not run on unseen; PDEATHSIG alone would spare its children.
+    """
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+        action, fate = "script killed", "was killed at once"
+    except OSError as exc:  # EPERM: a set-uid script; nothing more we can do
+        action, fate = f"script not killed: {exc}", f"could not be killed: {exc}"
+    log.error("start not recorded %s", kv(job_id=jobdir.job_id, pid=proc.pid,
+                                           path=jobdir.file("started.json"), error=str(error),
+                                           action=action))
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(REAP_TIMEOUT)  # so that it is gone when run reports it
+    reason = (f"start not recorded: the job state could not be written on the host ({error}); "
+              f"the script (pid {proc.pid}) had started and {fate}")
+    try:  # best effort (the disk is most likely still full): tells a duplicate run and status
+        jobdir.write("spawn_error.json", {
+            "reason": reason, "errno": errno.errorcode.get(error.errno or 0),
+            "command": command, "at": now_iso(), "watchdog_pid": os.getpid(),
+            "pid": proc.pid, "start_not_recorded": True})
+    except OSError:
+        pass
+    return EXIT_START_NOT_RECORDED
+
+
 def _kill_requested_before(jobdir: JobDir, moment: str) -> str | None:
     """Time of the first kill request made before ``moment`` (ISO strings sort by time) that
     signalled the script or was about to; a kill that found it already gone does not count, so
@@ -169,6 +204,7 @@ def watch(jobdir: JobDir, log: logging.Logger, factory: PublisherFactory = bus_p
                          job_id=job_id)
     stdout.open()
     stderr.open()
+    create_publish_lock(jobdir)  # now, while the disk has room: see publish.py
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     err_r, err_w = os.pipe2(os.O_CLOEXEC)
     for fd in (out_r, err_r):
@@ -195,7 +231,16 @@ def watch(jobdir: JobDir, log: logging.Logger, factory: PublisherFactory = bus_p
                                    request.get("root_jobnet_id") or "", job_id),
         "sender_name": sender_name(socket.gethostname(), watchdog_pid),
     }
-    jobdir.write("started.json", started)
+    failpoint("watcher.before_record_started", state_dir=jobdir.state_dir, logger=log)
+    try:
+        jobdir.write("started.json", started)
+    except OSError as exc:  # a full disk (ENOSPC, EDQUOT, EIO): the start cannot be reported
+        code = _abandon_start(jobdir, log, proc, exc, command)
+        for fd in (out_r, err_r):  # only now: the script gets SIGKILL, not a SIGPIPE first
+            os.close(fd)
+        stdout.close()
+        stderr.close()
+        return code
     log.info("started %s", kv(job_id=job_id, pid=proc.pid, pgid=proc.pid,
                               watchdog_pid=watchdog_pid, key=started["event_key"]))
 
