@@ -12,6 +12,7 @@ import time
 from dataclasses import replace
 
 import pytest
+from log_support import recording
 from core_sim import Sim
 from model_builders import definitions, job, jobnet
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -26,16 +27,6 @@ from tengine_min.resources import default_resources
 from tengine_min.store import repo
 
 
-class Recorded(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-    def having(self, text: str) -> list[str]:
-        return [line for line in self.lines if text in line]
 
 
 class Relay:
@@ -48,12 +39,8 @@ class Relay:
 
 @pytest.fixture
 def log():
-    logger = logging.getLogger("test.core.service")
-    logger.setLevel(logging.DEBUG)
-    handler = Recorded()
-    logger.addHandler(handler)
-    yield handler
-    logger.removeHandler(handler)
+    with recording("test.core.service") as lines:
+        yield lines
 
 
 @pytest.fixture

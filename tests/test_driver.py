@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 
 import pytest
+from log_support import recording
 from watcher_support import dead_amqp_url, process_gone, wait_until
 
 from tengine_min.bus import envelope as ev
@@ -28,23 +29,12 @@ from tengine_min.resources import default_resources, parse_resources
 IDENTITY = CoreIdentity("core-host", 77)
 
 
-class Recorded(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
 
 
 @pytest.fixture
 def log():
-    logger = logging.getLogger("test.driver")
-    logger.setLevel(logging.DEBUG)
-    handler = Recorded()
-    logger.addHandler(handler)
-    yield handler
-    logger.removeHandler(handler)
+    with recording("test.driver") as lines:
+        yield lines
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import threading
 from dataclasses import replace
 
 import pytest
+from log_support import recording
 from core_sim import HOLD, Sim
 from model_builders import definitions, job, jobnet
 from sqlalchemy.exc import OperationalError
@@ -30,26 +31,12 @@ IDENTITY = CoreIdentity("core-host", 77)
 FAST_RETRY = (0.01, 0.05)  # the report's backoff, shortened through the Driver's parameter
 
 
-class Recorded(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-    def having(self, text: str) -> list[str]:
-        return [line for line in self.lines if text in line]
 
 
 @pytest.fixture
 def log():
-    logger = logging.getLogger("test.driver.outcomes")
-    logger.setLevel(logging.DEBUG)
-    handler = Recorded()
-    logger.addHandler(handler)
-    yield handler
-    logger.removeHandler(handler)
+    with recording("test.driver.outcomes") as lines:
+        yield lines
 
 
 @pytest.fixture

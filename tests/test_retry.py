@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from log_support import recording
 
 from tengine_min.config import load_settings
 from tengine_min.core.retry import RetryPolicy, with_retries
@@ -19,23 +20,10 @@ from tengine_min.core.transport import (
 from tengine_min.resources import Server
 
 
-class Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
 @pytest.fixture
 def log():
-    logger = logging.getLogger("test.retry")
-    logger.setLevel(logging.DEBUG)
-    handler = Lines()
-    logger.addHandler(handler)
-    yield logger, handler.lines
-    logger.removeHandler(handler)
+    with recording("test.retry") as handler:
+        yield logging.getLogger("test.retry"), handler.lines
 
 
 def refused() -> CannotConnect:
