@@ -34,6 +34,7 @@ POINTS = {
     "core.after_commit_before_ack": "core: event committed, not acked",
 }
 BEFORE_THE_RUN = "before the run"
+_NOT_STARTED = {"initialized", "ready"}
 ARROW = " -> "
 
 _LINK = re.compile(r"^link (?P<kind>ssh|amqp)-\S+ (?P<what>cut|blackholed|latency|bandwidth)\b")
@@ -92,11 +93,20 @@ class Hit:
         return out
 
     def states_text(self) -> str:
-        """``running -> error`` for one job; ``j1: running -> success; j2: ...`` for more."""
-        if len(self.states) == 1:
-            return ARROW.join(self.states[0][1])
+        """``running -> error`` for one job; ``j1: running -> success; j2: ...`` for more,
+        leaving out the jobs that never left initialized/ready (nothing happened to them)."""
+        moved = [(path, phases) for path, phases in self.states
+                 if not set(phases) <= _NOT_STARTED] or list(self.states)
+        if len(moved) == 1:
+            return ARROW.join(moved[0][1])
         return "; ".join(f"{path.rsplit('/', 1)[-1]}: {ARROW.join(phases)}"
-                         for path, phases in self.states)
+                         for path, phases in moved)
+
+    @property
+    def label(self) -> str:
+        """The scenario id, with the test's parameters when it has some: ``S17[blackhole]``."""
+        params = self.nodeid[self.nodeid.index("["):] if self.nodeid.endswith("]") else ""
+        return f"{self.scenario or '?'}{params}"
 
 
 def hits_of(scenario: str | None, nodeid: str, outcome: str, timeline: Timeline) -> list[Hit]:
@@ -124,7 +134,9 @@ def _point(held: list[str], phases: dict[str, str]) -> str:
     if held:
         return POINTS.get(held[-1], held[-1])
     if phases:
-        return "job " + "/".join(sorted(set(phases.values())))
+        # The jobs under way say where the run is; those not started yet only wait.
+        started = {phase for phase in phases.values() if phase not in _NOT_STARTED}
+        return "job " + "/".join(sorted(started or set(phases.values())))
     return BEFORE_THE_RUN
 
 
@@ -147,8 +159,8 @@ def matrix(hits: list[Hit]) -> dict[str, Any]:
     cells: dict[str, dict[str, list[dict[str, Any]]]] = {f: {} for f in faults}
     for hit in hits:
         cells[hit.fault].setdefault(hit.point, []).append(
-            {"scenario": hit.scenario, "nodeid": hit.nodeid, "outcome": hit.outcome,
-             "states": hit.states_text()})
+            {"scenario": hit.scenario, "label": hit.label, "nodeid": hit.nodeid,
+             "outcome": hit.outcome, "states": hit.states_text()})
     return {"faults": faults, "points": points, "cells": cells}
 
 

@@ -210,7 +210,7 @@ def coverage_html(hits: list[Hit]) -> str:
         for point in grid["points"]:
             row.append("<br>".join(
                 f"<span style='color:{_STATUS_COLOURS.get(c['outcome'], '#000')}'>"
-                f"{e(c['scenario'] or '?')}</span>: {e(c['states'] or '(no job state)')}"
+                f"{e(c['label'])}</span>: {e(c['states'] or '(no job state)')}"
                 for c in grid["cells"][fault].get(point, [])))
         rows.append(row)
     return ("<h2>Coverage: fault x protocol point x job states reached</h2>"

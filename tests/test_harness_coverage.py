@@ -78,7 +78,8 @@ def test_the_matrix_puts_each_hit_in_its_cell_and_orders_points_as_a_job_lives()
     assert grid["faults"] == ["queue stopped", "server powered off"]
     assert grid["points"] == [BEFORE_THE_RUN, "job running", "stop: kill decided, not sent"]
     assert grid["cells"]["queue stopped"]["job running"] == \
-        [{"scenario": "S05", "nodeid": "a", "outcome": "passed", "states": "running -> success"}]
+        [{"scenario": "S05", "label": "S05", "nodeid": "a", "outcome": "passed",
+          "states": "running -> success"}]
     assert grid["cells"]["server powered off"][BEFORE_THE_RUN][0]["outcome"] == "failed"
     page = coverage_html(hits)
     assert "stop: kill decided, not sent" in page and "running -&gt; success" in page
@@ -137,6 +138,22 @@ def test_columns_follow_the_life_of_a_job():
         "start: job spawned, pid not reported", "job starting", "job running", "job dying",
         "end: job ended, result not published", "stop: kill decided, not sent",
         "stop: kill sent, not reported", "core: event committed, not acked", "somewhere else"]
+
+
+def test_jobs_not_started_neither_set_the_point_nor_clutter_the_states():
+    line = timeline(("phase", "job /fs/sub/j1 running (実行中)"),
+                    ("phase", "job /fs/sub/j2 initialized (初期化済)"),
+                    ("phase", "job /fs/after ready (準備中)"),
+                    ("action", "force stop of jobnet /fs/sub (強制停止)"),
+                    ("phase", "job /fs/sub/j1 error (エラー終了(強制停止済))"))
+    [hit] = hits_of("S12", "scenarios/t.py::test_stop[jobnet]", "passed", line)
+    assert hit.point == "job running"
+    assert hit.states_text() == "running -> error"
+    assert hit.label == "S12[jobnet]"
+    quiet = hits_of("S00", "t::q", "passed", timeline(("phase", "job /a/j1 initialized (初期化済)"),
+                                                      ("fault", "stopping the broker")))
+    assert (quiet[0].point, quiet[0].states_text(), quiet[0].label) == (
+        "job initialized", "initialized", "S00")
 
 
 def test_no_fault_says_so():
