@@ -439,7 +439,11 @@ class Broker:
         node, _ = self._split(self._our_processes())
         for proc in node:
             _signal(proc, signal.SIGKILL)
-        self._wait_gone(lambda: self._split(self._our_processes())[0], time.monotonic() + 10)
+        deadline = time.monotonic() + 10
+        # By pid, not by the mark in the environment: a killed beam that is still freeing its
+        # memory can no longer show its environment, yet it has not exited (and holds its port).
+        self._wait_gone(lambda: _still_running(node), deadline)
+        self._wait_gone(lambda: self._split(self._our_processes())[0], deadline)
         self._reap()
 
     def _wait_gone(self, remaining: Callable[[], list[psutil.Process]], deadline: float) -> bool:
@@ -452,6 +456,18 @@ class Broker:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _still_running(procs: list[psutil.Process]) -> list[psutil.Process]:
+    """Those of `procs` that have not exited yet (a zombie has exited)."""
+    running = []
+    for proc in procs:
+        try:
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                running.append(proc)
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    return running
 
 
 def _rabbitmq_account() -> pwd.struct_passwd:
