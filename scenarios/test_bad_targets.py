@@ -8,28 +8,11 @@ import paramiko
 import pytest
 
 
-def install_script(server, name: str, text: str, mode: str) -> str:
-    """Put a script into the server user's home (as a person would, over ssh), with `mode`."""
-    server.host.run(f'cat > "$HOME/{name}" && chmod {mode} "$HOME/{name}"',
-                    user=server.host.user, input=text, check=True)
-    return f"$HOME/{name}"
-
-
 def define(cluster, jobnet: str, server: str, credential: str, script: str) -> None:
     """A root jobnet with one job `j1` on `server` as `credential`."""
     cluster.load(f"jobnets:\n  - jobnet: {jobnet}\n    server: {server}\n"
                  f"    credential: {credential}\n    children:\n      - job: j1\n"
                  f"        script: {json.dumps(script)}\n", f"{jobnet}.yaml")
-
-
-def register(cluster, toml: str) -> None:
-    """Add servers or credentials to the resource file, and restart the core cleanly so that it
-    reads them (tengined reads its resources at start, as Tengine's did)."""
-    path = cluster.state_dir / "resources.toml"
-    path.write_text(path.read_text() + "\n" + toml)
-    cluster.timeline.add("note", "resources added; core restarted to read them", source="harness")
-    cluster.core.stop()
-    cluster.start_core()
 
 
 def closed_port() -> int:
@@ -56,7 +39,7 @@ def test_the_script_is_missing_or_not_executable(cluster, case):
     if case == "missing":
         script, says = "/no/such/dir/job.sh", "script not found"
     else:
-        script, says = install_script(s1, "noexec.sh", "#!/bin/sh\necho hi\n", "644"), \
+        script, says = s1.install_script("noexec.sh", "#!/bin/sh\necho hi\n", "644"), \
             "script not executable"
     cluster.faults.bad_target(f"script {case.replace('_', ' ')}", source=s1.name)
     define(cluster, "bad", s1.name, s1.name, script)
@@ -72,7 +55,7 @@ def test_the_script_is_missing_or_not_executable(cluster, case):
 def test_the_jobs_host_address_is_wrong(cluster):
     s1 = cluster.server("s1")
     port = closed_port()
-    register(cluster, f'[servers.nowhere]\ntransport = "ssh"\naddress = "127.0.0.1"\n'
+    cluster.add_resources(f'[servers.nowhere]\ntransport = "ssh"\naddress = "127.0.0.1"\n'
                       f"ssh_port = {port}\nhost_key = {json.dumps(s1.host.host_key)}\n")
     cluster.faults.bad_target("wrong address (nothing listens there)")
     define(cluster, "bad", "nowhere", s1.name, "echo never")
@@ -104,7 +87,7 @@ def test_the_jobs_credentials_are_wrong(cluster, case):
         key_file = cluster.work_dir / "unknown_key"
         paramiko.RSAKey.generate(2048).write_private_key_file(str(key_file))
         secret = f'type = "ssh_public_key"\nprivate_key_file = {json.dumps(str(key_file))}\n'
-    register(cluster, f"[credentials.wrong]\nusername = {user}\n{secret}")
+    cluster.add_resources(f"[credentials.wrong]\nusername = {user}\n{secret}")
     cluster.faults.bad_target(f"wrong {case}")
     define(cluster, "bad", s1.name, "wrong", "echo never")
     run = cluster.run("bad")

@@ -28,14 +28,13 @@ def test_the_core_killed_mid_jobnet_and_restarted_loses_nothing(cluster):
     cluster.load(two_jobs(s1.name, s1.install_gated_job()), "pair.yaml")
     run = cluster.run("pair")
     j1 = run.wait_for_job("/pair/j1", phase="running")
-    with cluster.failpoint(cluster.core, "core.after_commit_before_ack") as point:
+    with cluster.faults.failpoint(cluster.core, "core.after_commit_before_ack") as point:
         s1.let_the_script_end()
         point.wait_hit()  # j1's result is committed, the ack of its event not yet sent
-        cluster.faults.kill(cluster.core)
-        cluster.core.wait(30)
+        cluster.faults.kill(cluster.core)  # returns once the core is gone
     recorded = {e["key"] for e in run.events()}
     assert run.job("/pair/j1").phase == "success"  # committed before the crash
-    cluster.faults.restart_core()
+    cluster.faults.restart(cluster.core)
     run.wait_for_execution("success")
     j1, j2 = run.job("/pair/j1"), run.job("/pair/j2")
     assert (j1.phase, j1.exit_status, j2.phase, j2.exit_status) == ("success", 0, "success", 0)
@@ -49,7 +48,7 @@ def test_the_core_killed_mid_jobnet_and_restarted_loses_nothing(cluster):
     # The unacked event came again to the new core, which knew it by its key.
     [finished] = events.of_type("finished.process.job.tengine").about(j1)
     cluster.core_log.wait_for(r"duplicate event ignored event=finished\.process\.job\.tengine "
-                              rf"key={finished['key']}", timeline=cluster.timeline)
+                              rf"key={finished['key']}", history=cluster.history)
 
 
 @pytest.mark.scenario("D5")
@@ -59,13 +58,13 @@ def test_the_broker_down_while_a_watcher_runs_the_core_waits_to_hear_it(cluster)
     run = cluster.run("long_job", server=s1, script=s1.install_gated_job())
     job = run.wait_for_job("/long_job/j1", phase="running")
     cluster.faults.stop_broker()
-    cluster.core_log.wait_for(r"heartbeat clocks paused", timeline=cluster.timeline)
+    cluster.core_log.wait_for(r"heartbeat clocks paused", history=cluster.history)
     s1.wait_watcher_log(job, "disconnected")
     s1.let_the_script_end()
     # The queue stays down longer than the expiry (8 retries x 0.5 s > 3 s): the core hears
     # nothing all that time, and must not call the watcher lost for it.
     wait_for(lambda: s1.watcher_log(job).count("publish failed") >= 8, timeout=30,
-             what="8 failed publish attempts", timeline=cluster.timeline)
+             what="8 failed publish attempts", history=cluster.history)
     assert run.job("/long_job/j1").phase == "running"
     cluster.faults.start_broker()
     job = run.wait_for_job("/long_job/j1", phase="success", timeout=60)
@@ -115,14 +114,14 @@ def test_only_the_cores_way_to_a_server_cut_while_its_watcher_runs(cluster):
     s1 = cluster.server("s1")
     run = cluster.run("long_job", server=s1, script=s1.install_gated_job())
     job = run.wait_for_job("/long_job/j1", phase="running")
-    with cluster.link(s1, "ssh").down():
+    with cluster.faults.cut(s1.ssh):
         [down] = wait_for(lambda: server_events(cluster, "down"), timeout=30,
-                          what="down.server.tengine", timeline=cluster.timeline)
+                          what="down.server.tengine", history=cluster.history)
         assert down["properties"]["job_ids"] == [], down  # no verdict on a job that beats
         assert down["properties"]["jobs_still_beating"] == [job.id], down
         assert run.job("/long_job/j1").phase == "running"
     wait_for(lambda: server_events(cluster, "up"), timeout=30, what="up.server.tengine",
-             timeline=cluster.timeline)
+             history=cluster.history)
     s1.let_the_script_end()
     job = run.wait_for_job("/long_job/j1", phase="success", timeout=30)
     assert job.reason == "", job

@@ -61,9 +61,7 @@ def test_unexecutable_definitions_are_rejected_with_a_precise_message(cluster):
 
 def install_test_script(server) -> None:
     """Tengine's acceptance test script, `$HOME/tengine_job_test.sh SLEEP NAME`, on the server."""
-    server.host.run('cat > "$HOME/tengine_job_test.sh" && chmod 755 "$HOME/tengine_job_test.sh"',
-                    user=server.host.user, input='#!/bin/sh\nsleep "$1"\necho "$2"\n',
-                    check=True)
+    server.install_script("tengine_job_test.sh", '#!/bin/sh\nsleep "$1"\necho "$2"\n')
 
 
 @pytest.mark.scenario("D2")
@@ -85,8 +83,8 @@ def test_the_asakusa_like_jobnet_is_loaded_instantiated_and_started_fast(cluster
     assert sum(v.kind in ("job", "hadoop_job_run") for v in vertices) == 292
     assert first.pid is not None
     assert started - loaded < 60  # Tengine's promise: the first job runs within a minute
-    cluster.timeline.add("note", f"D2 timings: load {loaded - began:.2f} s, run request "
-                                 f"{created - loaded:.2f} s, first job running "
-                                 f"{started - loaded:.2f} s after the click")
+    cluster.history.note(f"D2 timings: load {loaded - began:.2f} s, run request "
+                         f"{created - loaded:.2f} s, first job running "
+                         f"{started - loaded:.2f} s after the click")
     print(f"D2: load {loaded - began:.2f} s; run request (instantiate + store) "
           f"{created - loaded:.2f} s; first job running {started - loaded:.2f} s after run")

@@ -55,9 +55,8 @@ JOBS = {
 
 
 def install_print_env(server) -> None:
-    script = (REPO / "examples" / "scripts" / "print_env.sh").read_text()
-    server.host.run('cat > "$HOME/print_env.sh" && chmod 755 "$HOME/print_env.sh"',
-                    user=server.host.user, input=script, check=True)
+    server.install_script("print_env.sh",
+                          (REPO / "examples" / "scripts" / "print_env.sh").read_text())
 
 
 def printed_env(job) -> dict[str, str]:

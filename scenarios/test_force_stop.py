@@ -92,8 +92,8 @@ def test_script_ends_normally_just_as_the_force_stop_arrives(cluster):
     cluster.define_job("race", s1, "sleep 2")
     # The finished event is held on the host, so the core still sees the job running when the
     # stop arrives; the kill is held in the core until the script has really ended.
-    with cluster.failpoint(s1, "watcher.before_publish_finished") as finished, \
-            cluster.failpoint(cluster.core, "driver.before_kill") as kill:
+    with cluster.faults.failpoint(s1, "watcher.before_publish_finished") as finished, \
+            cluster.faults.failpoint(cluster.core, "driver.before_kill") as kill:
         run = cluster.run("race")
         job = run.wait_for_job("/race/j1", phase="running")
         run.stop_job(job)

@@ -1,7 +1,7 @@
 """S16-S20: the force stop cannot reach the job host, or its ssh link is cut around the kill.
 
-Each ssh cut is made twice (parametrized): refused/reset (`link.cut()`) and a silent black hole
-(`link.blackhole()`, noticed by the core's ssh keepalive probe). The kill goes out when a person
+Each ssh cut is made twice (parametrized): refused/reset (`how="cut"`) and a silent black hole
+(`how="blackhole"`, noticed by the core's ssh keepalive probe). The kill goes out when a person
 presses 強制停止 on the console (`run.stop_job(job)`: `POST /api/jobs/{id}/stop`).
 """
 
@@ -55,15 +55,14 @@ def test_force_stop_while_the_job_host_is_down(cluster):
 @pytest.mark.parametrize("how", LINK_CUTS)
 def test_ssh_cut_before_the_kill_runs(cluster, how):
     s1 = cluster.server("s1")
-    link = cluster.link(s1, "ssh")
     run, job = start_long_job(cluster, s1)
-    with cluster.failpoint(cluster.core, "driver.before_kill") as fp:
+    with cluster.faults.failpoint(cluster.core, "driver.before_kill") as fp:
         run.stop_job(job)
         fp.wait_hit()  # connected, the kill not yet sent
-        link.cut_as(how)
+        cut = cluster.faults.cut(s1.ssh, how)
         fp.release()
     assert run.wait_for_event("stop_failed.job.job.tengine", job=job, timeout=40)
-    link.restore(how)  # the cut was short: the host answers again, the job runs on
+    cut.end()  # the cut was short: the host answers again, the job runs on
     job = run.wait_for_job("/long_job/j1", phase="running",
                            check=lambda j: j.reason.startswith("stop failed"))
     assert job.reason.startswith("stop failed: cannot connect to server s1"), job.reason
@@ -81,11 +80,11 @@ def test_ssh_cut_after_the_kill_ran(cluster, how):
     run, job = start_long_job(cluster, s1)
     # The killed script's result is held on the host until the core has heard that the kill's
     # answer was lost: the harder order (the job goes back to running first).
-    with cluster.failpoint(s1, "watcher.before_publish_finished") as finished:
-        with cluster.failpoint(s1, "watcher.after_kill") as fp:
+    with cluster.faults.failpoint(s1, "watcher.before_publish_finished") as finished:
+        with cluster.faults.failpoint(s1, "watcher.after_kill") as fp:
             run.stop_job(job)
             fp.wait_hit()  # the signal is sent, its answer not yet
-            cluster.link(s1, "ssh").cut_as(how)
+            cluster.faults.cut(s1.ssh, how)
             fp.release()
         assert run.wait_for_event("stop_failed.job.job.tengine", job=job, timeout=40)
         finished.wait_hit()
@@ -101,18 +100,17 @@ def test_ssh_cut_after_the_kill_ran(cluster, how):
 @pytest.mark.parametrize("how", LINK_CUTS)
 def test_ssh_cut_before_the_kill_runs_restored_within_the_retry_interval(cluster, how):
     s1 = cluster.server("s1")
-    link = cluster.link(s1, "ssh")
     run, job = start_long_job(cluster, s1)
-    with cluster.failpoint(cluster.core, "driver.before_kill") as fp:
+    with cluster.faults.failpoint(cluster.core, "driver.before_kill") as fp:
         run.stop_job(job)
         fp.wait_hit()
-        link.cut_as(how)
+        cut = cluster.faults.cut(s1.ssh, how)
         fp.release()
         cluster.core_log.wait_for(kill_attempt(job, 1, 3) + r".*error_class=CannotConnect",
                                   timeout=30)
     log = s1.watcher_log(job)
     assert log.lacks("kill requested"), log  # nothing at first
-    link.restore(how)  # within the retry interval
+    cut.end()  # within the retry interval
     job = run.wait_for_job("/long_job/j1", phase="error", timeout=60)
     assert (job.stop_reason, job.label, job.signal) == ("user_stop", STOPPED, "KILL"), job
     log = s1.watcher_log(job)
@@ -127,16 +125,15 @@ def test_ssh_cut_before_the_kill_runs_restored_within_the_retry_interval(cluster
 @pytest.mark.parametrize("how", LINK_CUTS)
 def test_ssh_cut_after_the_kill_ran_and_the_retry_repeats_it(cluster, how):
     s1 = cluster.server("s1")
-    link = cluster.link(s1, "ssh")
     run, job = start_long_job(cluster, s1)
-    with cluster.failpoint(s1, "watcher.after_kill") as fp:
+    with cluster.faults.failpoint(s1, "watcher.after_kill") as fp:
         run.stop_job(job)
         fp.wait_hit()  # the signal is sent, its answer not yet
-        link.cut_as(how)
+        cut = cluster.faults.cut(s1.ssh, how)
         fp.release()
         cluster.core_log.wait_for(kill_attempt(job, 1, 3) + r".*error_class=ConnectionLost",
                                   timeout=40)
-    link.restore(how)  # the retry repeats the kill
+    cut.end()  # the retry repeats the kill
     job = run.wait_for_job("/long_job/j1", phase="error", timeout=30)
     assert (job.stop_reason, job.label, job.signal) == ("user_stop", STOPPED, "KILL"), job
     log = s1.wait_watcher_log(job, "duplicate kill ignored")  # recognised: already stopped

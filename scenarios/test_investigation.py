@@ -26,9 +26,7 @@ def shot(page, name: str) -> None:
 def test_from_the_event_screen_to_a_failed_jobs_cause_in_three_clicks(
         cluster, harness_screenshotter):
     s1 = cluster.server("s1")
-    s1.host.run('cat > "$HOME/load_data.sh" && chmod 755 "$HOME/load_data.sh"',
-                user=s1.host.user, input=FAILING, check=True)
-    run = cluster.run("load_data", server=s1, script="$HOME/load_data.sh")
+    run = cluster.run("load_data", server=s1, script=s1.install_script("load_data.sh", FAILING))
     job = run.wait_for_job("/load_data/j1", phase="error")
     s1.wait_watcher_log(job, "finished")
     run.wait_for_event("error.job.job.tengine", job=job)  # on the event screen by now

@@ -22,22 +22,10 @@ echo "stderr: the end" >&2
 """
 
 
-def install_script(server, name: str, text: str) -> str:
-    """Put an executable script into the server user's home (as a person would, over ssh)."""
-    server.host.run(f'cat > "$HOME/{name}" && chmod 755 "$HOME/{name}"', user=server.host.user,
-                    input=text, check=True)
-    return f"$HOME/{name}"
-
-
-def host_file_size(server, path: str) -> int:
-    done = server.host.run(["stat", "-c", "%s", path], user=server.host.user, check=True)
-    return int(done.stdout)
-
-
 @pytest.mark.scenario("D3")
 def test_a_job_with_hundreds_of_mb_of_stdout_and_stderr(cluster):
     s1 = cluster.server("s1")
-    script = install_script(s1, "big_output.sh", BIG_OUTPUT)
+    script = s1.install_script("big_output.sh", BIG_OUTPUT)
     run = cluster.run("big_output", server=s1, script=f"{script} {SIZE_MIB}")
     job = run.wait_for_job("/big_output/j1", phase="success", timeout=120)
     assert job.exit_status == 0, job
@@ -50,12 +38,12 @@ def test_a_job_with_hundreds_of_mb_of_stdout_and_stderr(cluster):
         assert result[f"{stream}_head"].startswith(f"{stream}: a line of the big output job\n")
         kept = len(result[f"{stream}_head"]) + len(result[f"{stream}_tail"])
         assert result[f"{stream}_dropped_bytes"] == expected - kept, stream  # exact count
-        assert host_file_size(s1, result[f"{stream}_log"]) == expected, stream  # all on disk
+        assert s1.file_size(result[f"{stream}_log"]) == expected, stream  # all on disk
     # the result the watcher recorded on the host carries the watchdog's peak RSS (VmHWM)
     peak_kib = json.loads((s1.state_dir_on_disk / "jobs" / job.id / "result.json")
                           .read_text())["watchdog_vm_hwm_kib"]
     assert 0 < peak_kib < RSS_BOUND_KIB, f"watchdog peak RSS {peak_kib} KiB"
-    cluster.timeline.add("note", f"D3: watchdog peak RSS {peak_kib} KiB for 2 x {SIZE_MIB} MiB")
+    cluster.history.note(f"D3: watchdog peak RSS {peak_kib} KiB for 2 x {SIZE_MIB} MiB")
     print(f"D3: watchdog peak RSS {peak_kib} KiB for 2 x {SIZE_MIB} MiB of output")
     log = s1.watcher_log(job)
     assert log.has("started") and log.has("finished"), log

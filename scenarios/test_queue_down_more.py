@@ -40,7 +40,7 @@ def stop_with_the_queue_going_down(cluster, s1, run):
     """Force stop the running job; the queue goes down while the kill is on its way (the core
     holds it at `driver.before_kill` until the watcher noticed the queue was gone)."""
     job = run.wait_for_job("/long_job/j1", phase="running")
-    with cluster.failpoint(cluster.core, "driver.before_kill") as kill:
+    with cluster.faults.failpoint(cluster.core, "driver.before_kill") as kill:
         run.stop_job(job)
         kill.wait_hit()
         cluster.faults.stop_broker()

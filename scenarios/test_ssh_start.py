@@ -11,10 +11,10 @@ from harness.faults import LINK_CUTS
 @pytest.mark.parametrize("how", LINK_CUTS)
 def test_ssh_cut_after_connect_before_the_watcher_starts(cluster, how):
     s1 = cluster.server("s1")
-    with cluster.failpoint(cluster.core, "driver.after_connect") as fp:
+    with cluster.faults.failpoint(cluster.core, "driver.after_connect") as fp:
         run = cluster.run("long_job", server=s1)
         fp.wait_hit()
-        cluster.link(s1, "ssh").cut_as(how)
+        cluster.faults.cut(s1.ssh, how)
         fp.release()
     job = run.wait_for_job("/long_job/j1", phase="error")
     assert "cannot connect" in job.reason, job.reason

@@ -1,7 +1,7 @@
 """S02, S03, S04: the ssh link to the job host is cut while starting a job.
 
-Each cut is made twice (parametrized): refused/reset (`link.cut()`: the proxy closes the
-connection) and a silent black hole (`link.blackhole()`: nothing arrives, nothing closes; the
+Each cut is made twice (parametrized): refused/reset (`how="cut"`: the proxy closes the
+connection) and a silent black hole (`how="blackhole"`: nothing arrives, nothing closes; the
 core notices through its ssh keepalive probe, 5 s + 15 s by default).
 """
 
@@ -21,11 +21,11 @@ def test_ssh_cut_after_the_command_ran_before_the_pid_returns(cluster, how):
     s1 = cluster.server("s1")
     # The script's result is held on the host until the core has decided, so that "the real
     # outcome is recorded when it becomes known" is the order the row describes.
-    with cluster.failpoint(s1, "watcher.before_publish_finished") as finished:
-        with cluster.failpoint(s1, "watcher.before_pid_report") as pid_report:
+    with cluster.faults.failpoint(s1, "watcher.before_publish_finished") as finished:
+        with cluster.faults.failpoint(s1, "watcher.before_pid_report") as pid_report:
             run = cluster.run("long_job", server=s1, script="sleep 1")
             pid_report.wait_hit()  # the script runs, its PID not yet sent
-            cluster.link(s1, "ssh").cut_as(how)
+            cluster.faults.cut(s1.ssh, how)
             pid_report.release()
         job = run.wait_for_job("/long_job/j1", phase="error", timeout=40)
         assert job.reason == ("connection lost after the start request was sent; "
@@ -48,16 +48,15 @@ def test_ssh_cut_after_the_command_ran_before_the_pid_returns(cluster, how):
 def test_ssh_cut_before_the_request_reaches_the_watcher_restored_within_the_retries(
         cluster, how):
     s1 = cluster.server("s1")
-    link = cluster.link(s1, "ssh")
-    with cluster.failpoint(cluster.core, "driver.after_connect") as fp:
+    with cluster.faults.failpoint(cluster.core, "driver.after_connect") as fp:
         run = cluster.run("test_job", server=s1)
         job = run.job("/test_job/j1")
         fp.wait_hit()  # connected, nothing sent yet
-        link.cut_as(how)
+        cut = cluster.faults.cut(s1.ssh, how)
         fp.release()
         cluster.core_log.wait_for(attempt_line(job, 1, 3, "start")
                                   + r".*error_class=CannotConnect", timeout=30)
-    link.restore(how)  # within the retries
+    cut.end()  # within the retries
     job = run.wait_for_job("/test_job/j1", phase="success", timeout=60)
     log = s1.watcher_log(job)
     assert log.count("run requested") == 1 and log.count("started") == 1, log  # once
@@ -72,18 +71,17 @@ def test_ssh_cut_before_the_request_reaches_the_watcher_restored_within_the_retr
 @pytest.mark.parametrize("how", LINK_CUTS)
 def test_ssh_cut_after_the_command_ran_restored_within_the_retries(cluster, how):
     s1 = cluster.server("s1")
-    link = cluster.link(s1, "ssh")
     # The result is held until the job runs (heartbeats stop meanwhile: hence the expiry).
-    with cluster.failpoint(s1, "watcher.before_publish_finished") as finished:
-        with cluster.failpoint(s1, "watcher.before_pid_report") as pid_report:
+    with cluster.faults.failpoint(s1, "watcher.before_publish_finished") as finished:
+        with cluster.faults.failpoint(s1, "watcher.before_pid_report") as pid_report:
             run = cluster.run("long_job", server=s1, script="sleep 1")
             job = run.job("/long_job/j1")
             pid_report.wait_hit()  # the script runs, its PID not yet sent
-            link.cut_as(how)
+            cut = cluster.faults.cut(s1.ssh, how)
             pid_report.release()
             cluster.core_log.wait_for(attempt_line(job, 1, 3, "start")
                                       + r".*error_class=ConnectionLost", timeout=40)
-        link.restore(how)  # within the retries
+        cut.end()  # within the retries
         running = run.wait_for_job("/long_job/j1", phase="running", timeout=30)
         finished.release()
     job = run.wait_for_job("/long_job/j1", phase="success", timeout=30)
