@@ -304,7 +304,7 @@ class Driver:
                   "task_id": command.task_id, "server": command.server_name}
         try:
             server, credential = self._resolve(command)
-            transport, before_send = self._open(server, credential, "start")
+            transport, before_send = self._open(server, credential, "start", command.vertex_id)
             amqp_url = server.amqp_url or self.amqp_url
             line = build_run_command(
                 command, watcher=transport.watcher_command,
@@ -336,7 +336,7 @@ class Driver:
                   "task_id": command.task_id, "server": command.server_name, "pid": command.pid}
         try:
             server, credential = self._resolve(command)
-            transport, before_send = self._open(server, credential, "kill")
+            transport, before_send = self._open(server, credential, "kill", command.vertex_id)
         except (UnknownResource, DriverError) as exc:
             reason = str(exc)
             self.log.error("kill failed %s", kv(**fields, reason=reason))
@@ -373,16 +373,16 @@ class Driver:
                                   f"{server.name!r} (use ssh_password or ssh_public_key)")
         return server, credential
 
-    def _open(self, server: Server, credential: Credential | None,
-              what: str) -> tuple[Transport, Callable[[], None]]:
+    def _open(self, server: Server, credential: Credential | None, what: str,
+              job: str) -> tuple[Transport, Callable[[], None]]:
         """The transport for one command, and what to call right before each attempt sends
         it: the failpoints, which an ssh transport calls itself once it is connected."""
         def connected() -> None:
             failpoint("driver.after_connect", state_dir=self.settings.state_dir,
-                      logger=self.log)
+                      logger=self.log, job=job, command=what)
             if what == "kill":
                 failpoint("driver.before_kill", state_dir=self.settings.state_dir,
-                          logger=self.log)
+                          logger=self.log, job=job)
 
         if self._transport_for is None and server.transport == "ssh":
             assert credential is not None  # _resolve saw to it

@@ -313,7 +313,8 @@ class CoreService:
             self._outage_since = None
         self.relay.notify()
         failpoint("core.after_commit_before_ack", state_dir=self.settings.state_dir,
-                  logger=self.log)
+                  logger=self.log, event=event.event_type_name, key=event.key,
+                  job=event.properties.get("target_job_id") or event.properties.get("job_id"))
 
     def _store_down(self, error: Exception) -> None:
         """Log the outage once, then hold the message back a little before it is requeued; a

@@ -114,7 +114,7 @@ def kill(state_dir: Path, job_id: str, signals: list[signal.Signals], interval: 
         entry["outcome"] = outcome
         entry["done_at"] = now_iso()
         _record(jobdir, entry)
-    failpoint("watcher.after_kill", state_dir=state_dir, logger=log)
+    failpoint("watcher.after_kill", state_dir=state_dir, logger=log, job=job_id)
     for line in lines:
         print(line, file=out)
     out.flush()

@@ -204,7 +204,7 @@ def run(state_dir: Path, job_id: str, command: list[str], options: RunOptions,
     pid = report["pid"]
     if not first:
         log.info("duplicate start ignored %s", kv(job_id=job_id, pid=pid))
-    failpoint("watcher.before_pid_report", state_dir=state_dir, logger=log)
+    failpoint("watcher.before_pid_report", state_dir=state_dir, logger=log, job=job_id)
     try:
         print(f"PID={pid}", file=out, flush=True)
     except OSError as exc:  # the ssh channel went away (BrokenPipeError and the like)

@@ -231,7 +231,8 @@ def watch(jobdir: JobDir, log: logging.Logger, factory: PublisherFactory = bus_p
                                    request.get("root_jobnet_id") or "", job_id),
         "sender_name": sender_name(socket.gethostname(), watchdog_pid),
     }
-    failpoint("watcher.before_record_started", state_dir=jobdir.state_dir, logger=log)
+    failpoint("watcher.before_record_started", state_dir=jobdir.state_dir, logger=log,
+              job=job_id)
     try:
         jobdir.write("started.json", started)
     except OSError as exc:  # a full disk (ENOSPC, EDQUOT, EIO): the start cannot be reported
@@ -296,7 +297,8 @@ def watch(jobdir: JobDir, log: logging.Logger, factory: PublisherFactory = bus_p
         killed=result["killed"], stdout_bytes=stdout.total_bytes,
         stderr_bytes=stderr.total_bytes, vm_hwm_kib=result["watchdog_vm_hwm_kib"]))
 
-    failpoint("watcher.before_publish_finished", state_dir=jobdir.state_dir, logger=log)
+    failpoint("watcher.before_publish_finished", state_dir=jobdir.state_dir, logger=log,
+              job=job_id)
     ok = publish_result(jobdir, log, settings, factory, by="watchdog", unrecorded=unrecorded)
     return 0 if ok else 3
 
