@@ -10,8 +10,9 @@ fault drops out of the matrix; a new fault kind shows up with the name its entri
 
 - fault: what was broken, by name ("ssh link cut (refused/reset)", "queue stopped", "force stop
   of a job", ...);
-- point: where the protocol was when it broke: the failpoint a process was held at, else the
-  phase of the jobs at that moment ("job running"), else "before the run";
+- point: where the protocol was when it broke: the failpoint a process was held at (by its label
+  in the catalogue, `tengine_min.failpoints.POINTS`), else the phase of the jobs at that moment
+  ("job running"), else "before the run";
 - states: per job, the phases seen from the fault to the end ("running -> dying -> error").
 """
 
@@ -20,17 +21,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from tengine_min.failpoints import POINTS
+
 from .history import Entry, Fault, History, Operation, PhaseChange
 
-# Failpoint -> the point of the protocol a process held there stands at.
-POINTS = {
-    "driver.after_connect": "start: ssh connected, watcher not started",
-    "watcher.before_pid_report": "start: job spawned, pid not reported",
-    "watcher.before_publish_finished": "end: job ended, result not published",
-    "driver.before_kill": "stop: kill decided, not sent",
-    "watcher.after_kill": "stop: kill sent, not reported",
-    "core.after_commit_before_ack": "core: event committed, not acked",
-}
 BEFORE_THE_RUN = "before the run"
 SCRIPT_KINDS = ("job", "hadoop_job_run")  # the vertices that run a script: their phases count
 _NOT_STARTED = {"initialized", "ready"}
@@ -98,9 +92,15 @@ def _interruption(entry: Entry, started: set[int]) -> tuple[str, str] | None:
     return None
 
 
+def point_label(failpoint: str) -> str:
+    """The protocol point a process held at `failpoint` stands at (its catalogue label)."""
+    known = POINTS.get(failpoint)
+    return known.label if known is not None else failpoint
+
+
 def _point(held: str, phases: dict[str, str]) -> str:
     if held:
-        return POINTS.get(held, held)
+        return point_label(held)
     if phases:
         # The jobs under way say where the run is; those not started yet only wait.
         started = {phase for phase in phases.values() if phase not in _NOT_STARTED}
@@ -134,9 +134,15 @@ def matrix(hits: list[Hit]) -> dict[str, Any]:
 
 _PHASE_ORDER = ("initialized", "ready", "starting", "running", "dying", "success", "error",
                 "stuck")
-_POINT_ORDER = (BEFORE_THE_RUN, POINTS["driver.after_connect"], POINTS["watcher.before_pid_report"],
-                "job ", POINTS["watcher.before_publish_finished"], POINTS["driver.before_kill"],
-                POINTS["watcher.after_kill"], POINTS["core.after_commit_before_ack"])
+# Where the columns go: before the run, a job's start, its phases ("job ..."), its end, its stop,
+# then the core's own points.
+_POINT_ORDER = (
+    BEFORE_THE_RUN,
+    *(point_label(name) for name in ("driver.after_connect", "watcher.before_record_started",
+                                     "watcher.before_pid_report")),
+    "job ",
+    *(point_label(name) for name in ("watcher.before_publish_finished", "driver.before_kill",
+                                     "watcher.after_kill", "core.after_commit_before_ack")))
 
 
 def _point_order(point: str) -> tuple[int, int, str]:

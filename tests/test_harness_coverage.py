@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
-from harness.coverage import BEFORE_THE_RUN, Hit, hits_of, matrix
+from harness.coverage import BEFORE_THE_RUN, Hit, hits_of, matrix, point_label
 from harness.faults import BadTarget, BrokerKill, BrokerStop, HostDown, HostPartition
 from harness.faults import LinkBlackhole, LinkCut, LinkLatency, ProcessKill, ProcessPause
 from harness.history import ENTRY_TYPES, Entry, FailpointStep, Fault, History, Operation
 from harness.history import PhaseChange
 from harness.report import ScenarioRecord, coverage_html, write_json
+from tengine_min.failpoints import POINTS
 
 
 class Line:
@@ -234,6 +235,15 @@ def test_jobs_not_started_neither_set_the_point_nor_clutter_the_states():
                     .fault("queue stopped").history)
     assert (quiet[0].point, quiet[0].states_text(), quiet[0].label) == (
         "job initialized", "initialized", "S00")
+
+
+def test_a_held_point_is_named_by_its_label_in_the_failpoint_catalogue():
+    for name, point in POINTS.items():
+        assert point_label(name) == point.label
+    assert point_label("somewhere.new") == "somewhere.new"  # not in the catalogue: its name
+    [hit] = hits_of("S00", "t::p", "passed", Line().hit("watcher.before_record_started")
+                    .fault("queue stopped").history)
+    assert hit.point == POINTS["watcher.before_record_started"].label
 
 
 def test_no_fault_says_so():
