@@ -178,9 +178,10 @@ class BusRecorder:
                         job=str(props.get("target_job_id") or props.get("job_id") or ""),
                         summary=event_summary(event), source="bus")
         if seen.event_type.endswith(".heartbeat.tengine"):
-            seen = self._heartbeat(seen)
-            if seen is None:
+            heartbeat = self._heartbeat(seen)
+            if heartbeat is None:
                 return  # a regular heartbeat: not worth an entry
+            seen = heartbeat
         self.history.add(seen)
 
     def _heartbeat(self, seen: BusEvent) -> BusEvent | None:

@@ -136,7 +136,8 @@ class Faults:
         """SIGSTOP a process; a server: every process of it (a hung server)."""
         if isinstance(target, Server):
             return self.inject(HostPause(target.host))
-        return self.inject(ProcessPause(target, **self._process_names(target)))
+        role, name, source = self._process_names(target)
+        return self.inject(ProcessPause(target, role=role, target=name, source=source))
 
     def resume(self, target: Process | Server) -> None:
         if isinstance(target, Server):
@@ -149,15 +150,17 @@ class Faults:
         gone. The core and the console come back with `restart`; a watchdog does not."""
         start_again = None if isinstance(process, Watchdog) else (
             lambda: self.cluster.start_again(process))
-        return self.inject(ProcessKill(process, sig=sig, start_again=start_again,
-                                       **self._process_names(process)))
+        role, name, source = self._process_names(process)
+        return self.inject(ProcessKill(process, role=role, target=name, source=source, sig=sig,
+                                       start_again=start_again))
 
     def restart(self, process: Process, sig: signal.Signals = signal.SIGKILL) -> None:
         """Start a killed core or console again; a running one is killed (`sig`) first."""
         if isinstance(process, Watchdog):
             raise FaultError(f"{process!r}: a watchdog is not restarted (a rerun of its job "
                              f"starts a new one)")
-        killed = [n for n in self.in_effect if isinstance(n, ProcessKill) and n.subject == process]
+        killed: list[Nemesis] = [n for n in self.in_effect
+                                 if isinstance(n, ProcessKill) and n.subject == process]
         if not killed and not process.alive():  # ended by itself (a failpoint's exit)
             self.cluster.start_again(process)
             return
@@ -227,12 +230,11 @@ class Faults:
                 return "amqp", server.name
         raise FaultError(f"{link!r} is not a link of this cluster's servers")
 
-    def _process_names(self, process: Process) -> dict[str, str]:
+    def _process_names(self, process: Process) -> tuple[str, str, str]:
         """The role (how the coverage matrix names it), target and source of a process."""
         if isinstance(process, Watchdog):
-            return {"role": "watcher", "target": f"watchdog of {process.job_path}",
-                    "source": process.server.name}
-        return {"role": process.name, "target": process.name, "source": process.name}
+            return "watcher", f"watchdog of {process.job_path}", process.server.name
+        return process.name, process.name, process.name
 
     def _broker(self) -> Broker:
         if self.cluster.broker is None:
