@@ -133,6 +133,16 @@ def test_a_killed_core_is_restarted_and_the_cluster_goes_on(cluster):
     assert ("start", "ok") in kills and ("end", "ok") in kills  # killed, then started again
 
 
+def test_a_killed_console_comes_back_on_its_port_and_answers_the_same_client(cluster):
+    client, old = cluster.console, cluster.console_process.pid
+    with cluster.faults.kill(cluster.console_process) as killed:
+        assert killed.name == "console killed" and not client.answers()
+    assert cluster.console is client and client.answers()
+    assert cluster.console_process.pid != old
+    run = cluster.run("after_console", server=cluster.server("s1"), script="true")
+    run.wait_for_job("/after_console/j1", phase="success")
+
+
 def test_the_watcher_log_read_over_ssh_is_the_file_on_the_servers_disk(cluster):
     s1 = cluster.server("s1")
     run = cluster.run("log_read", server=s1, script="true")
