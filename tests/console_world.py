@@ -16,11 +16,11 @@ from core_sim import HOLD, Sim
 from fastapi.testclient import TestClient
 from model_builders import definitions, expansion, finally_, hadoop_job, hadoop_job_run, job, jobnet
 
-from tengine_min.bus.envelope import Event
 from tengine_min.bus.publisher import PublishFailed
 from tengine_min.config import Settings
 from tengine_min.console import ConsoleSettings, create_app
 from tengine_min.core.handlers import StartJob
+from tengine_min.events.envelope import Event
 from tengine_min.watcher.events import failure_message
 
 OUTCOMES: dict[str, int | str] = {

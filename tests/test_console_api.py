@@ -8,7 +8,7 @@ import pytest
 from console_world import World, make_world
 from sqlalchemy import select
 
-from tengine_min.bus import envelope as ev
+from tengine_min.events import names as ev
 from tengine_min.store import schema
 
 

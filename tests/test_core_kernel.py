@@ -11,12 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from model_builders import definitions, finally_, job, jobnet
 
-from tengine_min.bus import envelope as ev
-from tengine_min.bus.envelope import Event
 from tengine_min.core import handlers
 from tengine_min.core.handlers import StartJob
 from tengine_min.core.kernel import Kernel
-from tengine_min.core.phases import human_label
+from tengine_min.events import names as ev
+from tengine_min.events.envelope import Event
+from tengine_min.model.phases import human_label
 from tengine_min.store import repo
 from tengine_min.store.db import write_transaction
 

@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tengine_min.bus import envelope
-from tengine_min.bus.envelope import Event, MalformedEvent
+from tengine_min.events import envelope, names
+from tengine_min.events.envelope import Event, MalformedEvent
 
 
 def test_round_trip_keeps_every_field() -> None:
     original = Event(
-        envelope.FINISHED_PROCESS_JOB,
+        names.FINISHED_PROCESS_JOB,
         key="k-1",
         source_name="job:host1/123/root/job1",
         sender_name="agent:host1/456/tengine_job_agent",
@@ -134,8 +134,8 @@ def test_properties_that_json_cannot_carry_fail_with_the_event_named() -> None:
 
 
 def test_event_names_follow_tengine() -> None:
-    assert envelope.START_EXECUTION == "start.execution.job.tengine"
-    assert envelope.FINISHED_PROCESS_JOB == "finished.process.job.tengine"
-    assert envelope.EXPIRED_JOB_HEARTBEAT == "expired.job.heartbeat.tengine"
-    assert envelope.failed_event_name(envelope.START_JOB) == "start.job.job.tengine.failed.tengined"
-    assert envelope.error_event_name(envelope.STOP_JOB) == "stop.job.job.tengine.error.tengined"
+    assert names.START_EXECUTION == "start.execution.job.tengine"
+    assert names.FINISHED_PROCESS_JOB == "finished.process.job.tengine"
+    assert names.EXPIRED_JOB_HEARTBEAT == "expired.job.heartbeat.tengine"
+    assert names.failed_event_name(names.START_JOB) == "start.job.job.tengine.failed.tengined"
+    assert names.error_event_name(names.STOP_JOB) == "stop.job.job.tengine.error.tengined"

@@ -2,7 +2,8 @@
 
 import pytest
 
-from tengine_min.core.handlers import _int_or_none, split_job_id
+from tengine_min.core.handlers import _int_or_none
+from tengine_min.model.ids import split_job_id
 
 
 @pytest.mark.parametrize("value, expected", [

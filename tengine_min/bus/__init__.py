@@ -1,4 +1,5 @@
-"""The AMQP event bus on pika: envelope, topology, publisher with confirms + retry, consumer."""
+"""The AMQP event bus on pika: topology, publisher with confirms + retry, consumer. The events it
+carries are in `tengine_min.events`."""
 
 import logging
 
@@ -7,7 +8,6 @@ import logging
 logging.getLogger("pika").setLevel(logging.CRITICAL)
 
 from tengine_min.bus.consumer import Consumer
-from tengine_min.bus.envelope import Event, MalformedEvent
 from tengine_min.bus.publisher import Publisher, PublishFailed
 
-__all__ = ["Consumer", "Event", "MalformedEvent", "PublishFailed", "Publisher"]
+__all__ = ["Consumer", "PublishFailed", "Publisher"]

@@ -32,7 +32,7 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 from pika.spec import Basic, BasicProperties
 
 from tengine_min.bus import topology
-from tengine_min.bus.envelope import Event, MalformedEvent
+from tengine_min.events.envelope import Event, MalformedEvent
 from tengine_min.logfmt import kv
 
 LOGGED_BODY_BYTES = 1024  # a malformed body is logged up to this many bytes (and its full length)

@@ -29,7 +29,7 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
 from tengine_min.bus import topology
-from tengine_min.bus.envelope import Event
+from tengine_min.events.envelope import Event
 from tengine_min.logfmt import kv
 
 DEFAULT_RETRY_COUNT = 30  # Tengine: retry_count 30

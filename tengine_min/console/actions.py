@@ -19,13 +19,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, update
 
-from ..bus import envelope as ev
-from ..bus.envelope import Event
-from ..config import Settings
-from ..core import phases as ph
-from ..logfmt import kv
-from ..model.execution import FINALLY, JOBNET, SCRIPT_KINDS
 from ..commands import CannotRun, UnknownJobnet, new_execution
+from ..config import Settings
+from ..events import names as ev
+from ..events.envelope import Event
+from ..logfmt import kv
+from ..model import phases as ph
+from ..model.execution import FINALLY, JOBNET, SCRIPT_KINDS
 from ..store import repo
 from ..store.db import write_transaction
 from ..store.schema import events

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, select
 
-from ..core import phases as ph
-from ..core.handlers import split_job_id
+from ..model import phases as ph
 from ..model.execution import HADOOP_JOB, MAP_PHASE, REDUCE_PHASE
+from ..model.ids import split_job_id
 from ..store import repo
 from ..store.schema import edges, events, executions, templates, vertices
 from .filters import EventFilter, ExecutionFilter, TextFilter

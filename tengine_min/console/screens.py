@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from ..core import phases as ph
+from ..model import phases as ph
 from ..model.execution import SCRIPT_KINDS
 from . import i18n, queries
 from .actions import STATUS_CHOICES, ActionError, Invalid

@@ -40,10 +40,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..bus import envelope as ev
-from ..bus.envelope import Event
 from ..bus.topology import redact
 from ..config import Settings
+from ..events import names as ev
+from ..events.envelope import Event
 from ..failpoints import failpoint
 from ..logfmt import kv
 from ..model.environment import shell_exports

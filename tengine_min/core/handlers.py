@@ -25,12 +25,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Row
 
-from ..bus import envelope as ev
-from ..bus.envelope import Event
+from ..events import names as ev
+from ..events.envelope import Event
 from ..logfmt import kv
+from ..model import phases as ph
 from ..model.execution import FINALLY, HADOOP_JOB_RUN, SCRIPT_KINDS
+from ..model.ids import split_job_id, watcher_job_id
 from ..store import repo
-from . import phases as ph
 
 # --- what a handler returns -------------------------------------------------------------------
 
@@ -218,14 +219,7 @@ def handle(conn: Connection, event: Event, *, now: datetime | None = None,
 
 
 # ASCII only: str.isdigit() also accepts characters such as "²" that int() refuses.
-_DIGITS = re.compile(r"[0-9]+")
 _INTEGER = re.compile(r"-?[0-9]+")
-
-
-def split_job_id(value: str) -> tuple[str, int | None]:
-    """`<vertex id>` or `<vertex id>.<attempt>` (the watcher job id of a rerun)."""
-    vertex_id, _, attempt = value.partition(".")
-    return vertex_id, int(attempt) if _DIGITS.fullmatch(attempt) else None
 
 
 def _event_job(ctx: Context, *, from_a_run: bool = False) -> tuple[Row | None, int | None]:
@@ -624,7 +618,7 @@ def _request_start(ctx: Context, job: Row) -> None:
     execution = ctx.execution(job.execution_id)
     props = _driver_properties(ctx, job, task_id)
     ctx.outcome.commands.append(StartJob(
-        task_id=task_id, vertex_id=job.id, watcher_job_id=watcher_job_id(job),
+        task_id=task_id, vertex_id=job.id, watcher_job_id=watcher_job_id(job.id, job.attempt),
         attempt=job.attempt, execution_id=job.execution_id,
         root_jobnet_id=execution.root_jobnet_id, name_path=job.name_path,
         server_name=job.server_name, credential_name=job.credential_name,
@@ -638,7 +632,7 @@ def _request_kill(ctx: Context, job: Row) -> None:
     task_id = repo.add_driver_task(ctx.conn, "kill", job.id, now=ctx.now)
     execution = ctx.execution(job.execution_id)
     ctx.outcome.commands.append(KillJob(
-        task_id=task_id, vertex_id=job.id, watcher_job_id=watcher_job_id(job),
+        task_id=task_id, vertex_id=job.id, watcher_job_id=watcher_job_id(job.id, job.attempt),
         attempt=job.attempt, execution_id=job.execution_id,
         root_jobnet_id=execution.root_jobnet_id, name_path=job.name_path,
         server_name=job.server_name, credential_name=job.credential_name, pid=job.pid,
@@ -647,11 +641,6 @@ def _request_kill(ctx: Context, job: Row) -> None:
             ctx, job, task_id)))
     ctx.note("kill requested", job_id=job.id, task_id=task_id, pid=job.pid,
              signals=",".join(job.killing_signals or ("KILL",)))
-
-
-def watcher_job_id(job: Row) -> str:
-    """The id the watcher knows the job's current run by (see StartJob)."""
-    return job.id if job.attempt <= 1 else f"{job.id}.{job.attempt}"
 
 
 def _driver_properties(ctx: Context, job: Row, task_id: int) -> dict[str, Any]:
@@ -844,13 +833,11 @@ def _late_result(ctx: Context, job: Row, exit_status: int | None, signal_name: s
              exit_status=exit_status, signal=signal_name, phase=job.phase, source=source)
 
 
-# What the core's reconciliation (core/reconcile.py) learnt from a job's host after the core
-# had given up on the job (watcher lost, server down). Ours, not Tengine's.
-RECONCILED_PROCESS_JOB = "reconciled.process.job.tengine"
+# The source of a late result that the core's reconciliation found on the job's host.
 RECONCILIATION = "reconciliation"
 
 
-@handles(RECONCILED_PROCESS_JOB)
+@handles(ev.RECONCILED_PROCESS_JOB)
 def on_reconciled(ctx: Context) -> None:
     """A result found on the host (`host_state` finished) is recorded as a late result with
     source `reconciliation`; the phase does not change. Anything else the host said (lost,

@@ -47,16 +47,16 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, select
 
-from ..bus import envelope as ev
-from ..bus.envelope import Event
 from ..config import Settings
+from ..events import names as ev
+from ..events.envelope import Event
 from ..logfmt import kv
+from ..model import phases as ph
 from ..model.execution import SCRIPT_KINDS
 from ..resources import Resources, Server, UnknownResource
 from ..store import repo
 from ..store.db import write_transaction
 from ..store.schema import events, vertices
-from . import phases as ph
 from .handlers import CoreIdentity
 
 # Ours, in Tengine's `<what happened>.<about what>.tengine` pattern (docs/decisions.md).

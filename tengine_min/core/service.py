@@ -32,10 +32,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from ..bus import Consumer, Event, Publisher, PublishFailed
-from ..bus.envelope import MalformedEvent
+from ..bus import Consumer, Publisher, PublishFailed
 from ..bus.topology import redact
 from ..config import ConfigError, Settings
+from ..events.envelope import Event, MalformedEvent
 from ..failpoints import failpoint
 from ..logfmt import kv, setup_file_logger
 from ..resources import Resources

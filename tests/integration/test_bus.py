@@ -14,10 +14,11 @@ import pika
 import pytest
 
 from tengine_min.broker import Broker
-from tengine_min.bus import envelope, topology
+from tengine_min.bus import topology
 from tengine_min.bus.consumer import Consumer
-from tengine_min.bus.envelope import Event
 from tengine_min.bus.publisher import Publisher, PublishFailed
+from tengine_min.events import names
+from tengine_min.events.envelope import Event
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +73,7 @@ def dead_url() -> str:
     return f"amqp://guest:guest@127.0.0.1:{port}/%2F"
 
 
-def job_event(name: str = envelope.FINISHED_PROCESS_JOB, **properties) -> Event:
+def job_event(name: str = names.FINISHED_PROCESS_JOB, **properties) -> Event:
     return Event(name, source_name="job:test/1/root/job", sender_name="test", properties=properties)
 
 
@@ -83,8 +84,8 @@ def test_publish_and_consume_round_trip(broker: Broker, start_consumer, wait_unt
                                         amqp_channel) -> None:
     received: list[Event] = []
     consumer, thread = start_consumer(broker.url, received.append, logger=recorded_log.logger)
-    sent = [job_event(envelope.START_JOB, n=1), job_event(level="error", n=2),
-            job_event(envelope.JOB_HEARTBEAT, n=3)]
+    sent = [job_event(names.START_JOB, n=1), job_event(level="error", n=2),
+            job_event(names.JOB_HEARTBEAT, n=3)]
     with Publisher(broker.url, logger=recorded_log.logger) as publisher:
         for event in sent:
             publisher.publish(event)
@@ -298,7 +299,7 @@ def test_a_failing_handler_rejects_with_requeue_and_the_event_comes_back(
             raise RuntimeError("store unavailable")
 
     consumer, thread = start_consumer(broker.url, handle, logger=recorded_log.logger)
-    event = job_event(envelope.START_JOB)
+    event = job_event(names.START_JOB)
     with Publisher(broker.url) as publisher:
         publisher.publish(event)
     wait_until(lambda: len(seen) == 2, timeout=15, what="the event delivered again")
