@@ -335,7 +335,7 @@ def publish_stored(settings: Settings, engine, outbox_id: int, event: Event) -> 
     broker cannot be reached the row stays: the core's relay publishes it later."""
     import logging
 
-    from .bus import Publisher, PublishFailed
+    from .bus.publisher import Publisher, PublishFailed
     from .bus.topology import redact
     from .store import repo
     from .store.db import write_transaction

@@ -5,9 +5,5 @@ import logging
 
 # pika logs every failed connect at ERROR with a multi-line traceback; our publisher and consumer
 # log each attempt as one key=value line, so pika's own lines would only repeat them as noise.
+# (Here, because Python runs this before any module of the bus.)
 logging.getLogger("pika").setLevel(logging.CRITICAL)
-
-from tengine_min.bus.consumer import Consumer
-from tengine_min.bus.publisher import Publisher, PublishFailed
-
-__all__ = ["Consumer", "PublishFailed", "Publisher"]

@@ -32,7 +32,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from ..bus import Consumer, Publisher, PublishFailed
+from ..bus.consumer import Consumer
+from ..bus.publisher import Publisher, PublishFailed
 from ..bus.topology import redact
 from ..config import ConfigError, Settings
 from ..events.envelope import Event, MalformedEvent
