@@ -187,6 +187,11 @@ LAYERS = [
      "the bus carries events; it knows nothing of who sends or handles them"),
     ("tengine_min.watcher", ["tengine_min.core", "tengine_min.console", "tengine_min.store"],
      "the watcher runs on a job host: it talks to the bus, never to the store or the core"),
+    ("tengine_min.transport", ["tengine_min.core", "tengine_min.console", "tengine_min.store",
+                               "tengine_min.bus", "tengine_min.watcher"],
+     "a transport runs a command on a server, for the core and the console alike"),
+    ("tengine_min.console", ["tengine_min.core"],
+     "the console reads the store and sends commands as events; only the core handles them"),
     ("tengine_min", ["harness"], "the product knows nothing of the harness that breaks it"),
 ]
 

@@ -18,13 +18,13 @@ from tengine_min.core.monitors import (SERVER_DOWN, SERVER_UP, HeartbeatMonitor,
                                        MonitorSettings, tcp_probe)
 from tengine_min.core.reconcile import (DONE, RETRY, WAIT, BadAnswer, Reconciler,
                                         parse_status)
-from tengine_min.core.transport import CannotConnect, CommandResult
 from tengine_min.events import names as ev
 from tengine_min.events.envelope import Event
 from tengine_min.resources import Resources, Server
 from tengine_min.store import repo
 from tengine_min.store.db import write_transaction
 from tengine_min.store.schema import events
+from tengine_min.transport.base import CannotConnect, CommandResult
 
 LOG = logging.getLogger("tengine.core.test")
 

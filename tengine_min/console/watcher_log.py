@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Settings
-from ..core.ssh_transport import SshTransport
-from ..core.transport import TransportError
 from ..model.ids import watcher_job_id_regex
 from ..resources import ResourceError, Resources, Server, UnknownResource, load_resources
+from ..transport.base import TransportError
+from ..transport.ssh import SshTransport
 
 MAX_LINES = 200
 SCAN_BYTES = 8 * 1024 * 1024  # read at most the last 8 MiB of the log

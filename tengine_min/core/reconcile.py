@@ -46,9 +46,9 @@ from ..model.ids import watcher_job_id
 from ..resources import Resources, Server
 from ..store import repo
 from ..store.schema import vertices
+from ..transport.base import CommandResult, Transport, TransportError
 from .handlers import CoreIdentity
 from .monitors import WATCHER_LOST, job_event_properties
-from .transport import CommandResult, Transport, TransportError
 
 # `tengine-watcher` exit status for an unknown job id (watcher/cli.py).
 UNKNOWN_JOB_EXIT = 2
