@@ -20,7 +20,7 @@ from tengine_min.bus.publisher import PublishFailed
 from tengine_min.config import Settings
 from tengine_min.console.app import create_app
 from tengine_min.console.settings import ConsoleSettings
-from tengine_min.core.handlers import StartJob
+from tengine_min.core.handlers.commands import StartJob
 from tengine_min.events.envelope import Event
 from tengine_min.watcher.events import failure_message
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from tengine_min.core.handlers import CoreIdentity, KillJob, StartJob
+from tengine_min.core.handlers.commands import KillJob, StartJob
+from tengine_min.core.identity import CoreIdentity
 from tengine_min.core.kernel import Kernel
 from tengine_min.events import names as ev
 from tengine_min.events.envelope import Event

@@ -19,7 +19,8 @@ from watcher_support import dead_amqp_url, wait_until
 
 from tengine_min.config import load_settings
 from tengine_min.core.driver import Driver
-from tengine_min.core.handlers import CoreIdentity, KillJob, StartJob
+from tengine_min.core.handlers.commands import KillJob, StartJob
+from tengine_min.core.identity import CoreIdentity
 from tengine_min.events import names as ev
 from tengine_min.events.envelope import Event
 from tengine_min.resources import default_resources

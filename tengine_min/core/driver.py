@@ -58,7 +58,8 @@ from ..transport.base import (
 )
 from ..transport.local import LocalTransport
 from ..transport.ssh import SshTransport
-from .handlers import Command, CoreIdentity, KillJob, StartJob
+from .handlers.commands import Command, KillJob, StartJob
+from .identity import CoreIdentity
 from .retry import RetryPolicy, with_retries
 
 _PID_LINE = re.compile(r"^PID=(\d+)\s*$", re.MULTILINE)

@@ -30,7 +30,10 @@ from ..model import phases as ph
 from ..store import repo
 from ..store.db import store_unreachable, write_transaction
 from . import schedules
-from .handlers import Command, CoreIdentity, handle, stuck_target
+from .handlers.commands import Command
+from .handlers.registry import handle
+from .handlers.stuck import stuck_target
+from .identity import CoreIdentity
 
 
 class Kernel:

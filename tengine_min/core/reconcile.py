@@ -47,7 +47,7 @@ from ..resources import Resources, Server
 from ..store import repo
 from ..store.schema import vertices
 from ..transport.base import CommandResult, Transport, TransportError
-from .handlers import CoreIdentity
+from .identity import CoreIdentity
 from .monitors import WATCHER_LOST, job_event_properties
 
 # `tengine-watcher` exit status for an unknown job id (watcher/cli.py).

@@ -14,7 +14,7 @@ from ..events import names as ev
 from ..events.envelope import Event
 from ..model import phases as ph
 from ..store import repo
-from .handlers import CoreIdentity
+from .identity import CoreIdentity
 
 
 def due(conn: Connection, now: datetime, *, identity: CoreIdentity | None = None) -> list[Event]:

@@ -43,7 +43,8 @@ from ..resources import Resources
 from ..store import repo
 from ..store.db import engine_for, store_unreachable, write_transaction
 from .driver import Driver
-from .handlers import Command, CoreIdentity
+from .handlers.commands import Command
+from .identity import CoreIdentity
 from .kernel import Kernel
 from .monitors import HeartbeatMonitor, HostMonitor, MonitorSettings, Periodic, tcp_probe
 from .reconcile import Reconciler
