@@ -32,6 +32,9 @@ START_FAILED_JOB = "start_failed.job.job.tengine"  # {message}: the start failed
 STOP_FAILED_JOB = "stop_failed.job.job.tengine"  # {message}: the kill could not be sent
 KILL_SENT_JOB = "kill_sent.job.job.tengine"  # the kill command ran on the host
 LATE_RESULT_JOB = "late_result.job.job.tengine"  # a finished result for a job already decided
+# The console's ステータス変更 as a command for the core, which alone writes execution state
+# (Tengine's console wrote the phase itself): {target_job_id or target_jobnet_id, status}.
+CHANGE_STATUS_JOB = "change_status.job.job.tengine"
 # What the core's reconciliation (core/reconcile.py) learnt from a job's host after the core had
 # given up on the job (watcher lost, server down).
 RECONCILED_PROCESS_JOB = "reconciled.process.job.tengine"

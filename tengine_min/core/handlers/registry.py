@@ -16,7 +16,7 @@ from ...events import names as ev
 from ...events.envelope import Event
 from ...store import repo
 from ..identity import CoreIdentity
-from . import executions, jobnets, jobs, rerun, results
+from . import executions, jobnets, jobs, rerun, results, status
 from .commands import Outcome
 from .context import Context
 
@@ -42,6 +42,7 @@ HANDLERS: dict[str, Handler] = {
     ev.JOB_HEARTBEAT: results.on_heartbeat,
     ev.EXPIRED_JOB_HEARTBEAT: results.on_heartbeat_expired,
     ev.RESTART_JOB: rerun.on_restart,
+    ev.CHANGE_STATUS_JOB: status.on_change_status,
 }
 
 

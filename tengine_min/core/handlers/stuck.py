@@ -14,7 +14,10 @@ _JOBNET_EVENTS = frozenset({ev.START_JOBNET, ev.STOP_JOBNET, ev.SUCCESS_JOBNET, 
 _PARENT_EVENTS = frozenset({ev.SUCCESS_JOB, ev.ERROR_JOB})
 _JOB_EVENTS = frozenset({ev.START_JOB, ev.STOP_JOB, ev.FINISHED_PROCESS_JOB,
                          ev.EXPIRED_JOB_HEARTBEAT, ev.RESTART_JOB, ev.STARTED_PROCESS_JOB,
-                         ev.START_FAILED_JOB, ev.STOP_FAILED_JOB, ev.KILL_SENT_JOB})
+                         ev.START_FAILED_JOB, ev.STOP_FAILED_JOB, ev.KILL_SENT_JOB,
+                         ev.CHANGE_STATUS_JOB})
+# Job events that may name a jobnet instead (a rerun or a status change of a jobnet).
+_JOB_OR_JOBNET_EVENTS = frozenset({ev.RESTART_JOB, ev.CHANGE_STATUS_JOB})
 
 
 def stuck_target(conn: Connection, event: Event) -> tuple[str, str] | None:
@@ -35,7 +38,7 @@ def stuck_target(conn: Connection, event: Event) -> tuple[str, str] | None:
         return None
     if name in _JOB_EVENTS or name in _PARENT_EVENTS:
         raw = props.get("target_job_id") or props.get("job_id")
-        if name == ev.RESTART_JOB and not raw:
+        if name in _JOB_OR_JOBNET_EVENTS and not raw:
             raw = props.get("target_jobnet_id")
         job = repo.get_vertex(conn, split_job_id(raw)[0]) if isinstance(raw, str) else None
         if job is None:
