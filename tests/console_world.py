@@ -16,11 +16,12 @@ from core_sim import HOLD, Sim
 from fastapi.testclient import TestClient
 from model_builders import definitions, expansion, finally_, hadoop_job, hadoop_job_run, job, jobnet
 
-from tengine_min.bus.envelope import Event
 from tengine_min.bus.publisher import PublishFailed
 from tengine_min.config import Settings
-from tengine_min.console import ConsoleSettings, create_app
-from tengine_min.core.handlers import StartJob
+from tengine_min.console.app import create_app
+from tengine_min.console.settings import ConsoleSettings
+from tengine_min.core.handlers.commands import StartJob
+from tengine_min.events.envelope import Event
 from tengine_min.watcher.events import failure_message
 
 OUTCOMES: dict[str, int | str] = {
@@ -68,18 +69,34 @@ class ConsoleSim(Sim):
 class InProcessBus:
     """The broker and the core in one: `publish` hands the event to the real kernel and runs
     what follows to rest. `down` makes it fail as an unreachable broker; `drive` False leaves
-    the driver's commands undone (a core that dies with a start in flight)."""
+    the driver's commands undone (a core that dies with a start in flight); `busy` True keeps
+    the published events from the core until `catch_up()` (a core busy with other events)."""
 
     def __init__(self, sim: Sim) -> None:
         self.sim = sim
         self.published: list[Event] = []
         self.down = False
         self.drive = True
+        self.busy = False
+        self.waiting: list[Event] = []
 
     def publish(self, event: Event) -> None:
         if self.down:
             raise PublishFailed(f"gave up publishing {event.event_type_name}: broker down")
         self.published.append(event)
+        if self.busy:
+            self.waiting.append(event)
+        else:
+            self._handle(event)
+
+    def catch_up(self) -> None:
+        """The core gets to the events it was sent while busy."""
+        self.busy = False
+        waiting, self.waiting = self.waiting, []
+        for event in waiting:
+            self._handle(event)
+
+    def _handle(self, event: Event) -> None:
         self.sim.send(event)
         if self.drive:
             self.sim.settle()

@@ -8,7 +8,8 @@ import pytest
 from console_world import World, make_world
 from sqlalchemy import select
 
-from tengine_min.bus import envelope as ev
+from tengine_min.core.handlers import registry
+from tengine_min.events import names as ev
 from tengine_min.store import schema
 
 
@@ -254,8 +255,13 @@ def test_status_change_fires_nothing_and_rerun_from_there_ends_success(world):
     assert "状態不明" in response.json()["message"]
     assert world.vertex(execution_id, "/serial/a")["phase"] == "error"
     assert world.vertex(execution_id, "/serial/b")["phase"] == "initialized"
-    assert len(outbox_rows(world)) == outbox_before  # Tengine: a direct update, fires nothing
-    assert world.client.get("/api/events").json()["total"] == events_before
+    # Tengine fires nothing: the one new outbox row is the console's command to the core, and
+    # the one new event is that command (stored by the core that applied it).
+    added = outbox_rows(world)[outbox_before:]
+    assert [row.event["event_type_name"] for row in added] == [ev.CHANGE_STATUS_JOB]
+    events = world.client.get("/api/events").json()
+    assert events["total"] == events_before + 1
+    assert events["items"][0]["key"] == added[0].event["key"]
     response = world.client.post(f"/api/jobs/{a['id']}/rerun", json={"spot": False})
     assert response.status_code == 202, response.text
     assert response.json()["event_type_name"] == ev.RESTART_JOB
@@ -273,6 +279,81 @@ def test_status_change_of_the_root_sets_its_execution(world):
     assert detail["phase"] == "error" and detail["finished_at"] is not None
 
 
+def test_status_change_is_a_command_event_the_core_applies(world):
+    execution_id = make_stuck(world)
+    a = world.vertex(execution_id, "/serial/a")
+    response = world.client.post(f"/api/vertices/{a['id']}/status", json={"status": "error"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["event_type_name"] == ev.CHANGE_STATUS_JOB
+    assert body["published"] is True and body["applied"] is True
+    assert body["message"] == ("status of /serial/a changed: stuck / 状態不明 -> "
+                               "error / エラー終了")
+    [command] = [e for e in world.bus.published if e.key == body["event_key"]]
+    assert command.properties["status"] == "error"
+    assert command.properties["target_job_id"] == a["id"]
+    assert command.properties["execution_id"] == execution_id
+    # The core applied it: the command is in the core's list of processed events.
+    assert command.key in [e.key for e in world.sim.processed]
+
+
+def test_status_change_is_not_written_by_the_console_while_the_broker_is_down(world):
+    execution_id = make_stuck(world)
+    a = world.vertex(execution_id, "/serial/a")
+    world.bus.down = True
+    response = world.client.post(f"/api/vertices/{a['id']}/status", json={"status": "error"})
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["published"] is False and body["applied"] is False
+    assert body["message"].startswith("status change requested: /serial/a stuck / 状態不明 -> ")
+    assert "the core applies it when it handles the event" in body["message"]
+    assert world.vertex(execution_id, "/serial/a")["phase"] == "stuck"
+    pending = [r for r in outbox_rows(world) if r.published_at is None]
+    assert [r.event["event_type_name"] for r in pending] == [ev.CHANGE_STATUS_JOB]
+    # The core's relay publishes it once the broker is back, and the core applies it.
+    world.bus.down = False
+    world.sim.settle()
+    assert world.vertex(execution_id, "/serial/a")["phase"] == "error"
+
+
+def test_status_change_says_requested_when_the_core_is_too_busy_to_apply_it_in_time(tmp_path):
+    world = make_world(tmp_path, status_change_wait=0.2)
+    execution_id = make_stuck(world)
+    root = world.execution(execution_id)["root_jobnet_id"]
+    world.bus.busy = True
+    response = world.client.post(f"/api/vertices/{root}/status", json={"status": "success"})
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["published"] is True and body["applied"] is False
+    assert body["message"] == ("status change requested: /serial running / 実行中 -> "
+                               "success / 正常終了; the core applies it when it handles the "
+                               "event")
+    detail = world.execution(execution_id)
+    assert detail["phase"] == "running" and detail["finished_at"] is None
+    world.bus.catch_up()
+    detail = world.execution(execution_id)
+    assert detail["phase"] == "success" and detail["finished_at"] is not None
+    assert world.vertex(execution_id, "/serial")["phase"] == "success"
+
+
+def test_status_change_whose_handling_fails_says_what_the_core_made_of_it(world, monkeypatch):
+    execution_id = make_stuck(world)
+    b = world.vertex(execution_id, "/serial/b")
+
+    def broken(ctx):
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(registry.HANDLERS, ev.CHANGE_STATUS_JOB, broken)
+    response = world.client.post(f"/api/vertices/{b['id']}/status", json={"status": "success"})
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["applied"] is False
+    assert body["message"] == ("status change of /serial/b to success / 正常終了 handled by the "
+                               "core: it is stuck / 状態不明")
+    b = world.vertex(execution_id, "/serial/b")
+    assert b["phase"] == "stuck" and "RuntimeError: boom" in b["reason"]
+
+
 def test_status_change_refuses_bad_input(world):
     execution_id = world.run("hadoop")
     hjr = world.vertex(execution_id, "/hadoop/hjr")
@@ -286,6 +367,8 @@ def test_status_change_refuses_bad_input(world):
                    json={"status": "error"})
     assert_refused(world, "POST", f"/api/vertices/{box['id']}/status", 409, "hadoop_job",
                    json={"status": "error"})
+    # answered by the console at once: no command went to the core
+    assert [e.event_type_name for e in world.bus.published] == [ev.START_EXECUTION]
 
 
 def test_spot_rerun_runs_only_the_selected_job(world):

@@ -175,6 +175,29 @@ def test_status_change_and_rerun_through_their_forms(world):
     assert bad.status_code == 422
 
 
+def test_the_status_form_answers_what_the_core_did(tmp_path):
+    world = make_world(tmp_path, status_change_wait=0.2)
+    execution_id = make_stuck(world)
+    a = world.vertex(execution_id, "/serial/a")
+
+    def post(status: str) -> str:
+        response = world.client.post(f"/vertices/{a['id']}/status",
+                                     data={"status": status,
+                                           "next": f"/executions/{execution_id}"},
+                                     follow_redirects=False)
+        assert response.status_code == 303
+        return parse_qs(urlsplit(response.headers["location"]).query)["msg"][0]
+
+    assert post("error") == "status of /serial/a changed: stuck / 状態不明 -> error / エラー終了"
+    world.bus.busy = True  # the core has not got to it within the wait
+    message = post("success")
+    assert message == ("status change requested: /serial/a error / エラー終了 -> success / "
+                       "正常終了; the core applies it when it handles the event")
+    assert world.vertex(execution_id, "/serial/a")["phase"] == "error"
+    world.bus.catch_up()
+    assert world.vertex(execution_id, "/serial/a")["phase"] == "success"
+
+
 def test_confirm_an_event_from_the_event_screen(world):
     world.run("failing")
     unconfirmed = world.client.get("/api/events", params={"confirmed": "false"}).json()["items"]

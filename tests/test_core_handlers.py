@@ -7,9 +7,9 @@ import pytest
 from core_sim import HOLD, Sim, run_to_end
 from model_builders import definitions, expansion, finally_, hadoop_job, hadoop_job_run, job, jobnet
 
-from tengine_min.bus import envelope as ev
-from tengine_min.bus.envelope import Event
-from tengine_min.core.phases import human_label
+from tengine_min.events import names as ev
+from tengine_min.events.envelope import Event
+from tengine_min.model.phases import human_label
 from tengine_min.store import repo
 from tengine_min.store.db import write_transaction
 

@@ -18,13 +18,13 @@ from model_builders import definitions, job, jobnet
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from watcher_support import dead_amqp_url, wait_until
 
-from tengine_min.bus import envelope as ev
-from tengine_min.bus.envelope import Event
 from tengine_min.config import load_settings
 from tengine_min.core.service import CoreService
-from tengine_min.store.db import store_unreachable
+from tengine_min.events import names as ev
+from tengine_min.events.envelope import Event
 from tengine_min.resources import default_resources
 from tengine_min.store import repo
+from tengine_min.store.db import store_unreachable
 
 
 

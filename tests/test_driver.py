@@ -13,18 +13,19 @@ import pytest
 from log_support import recording
 from watcher_support import dead_amqp_url, process_gone, wait_until
 
-from tengine_min.bus import envelope as ev
 from tengine_min.config import load_settings
 from tengine_min.core.driver import Driver, build_run_command, parse_pid, start_failure_reason
-from tengine_min.core.handlers import CoreIdentity, KillJob, StartJob
-from tengine_min.core.transport import (
+from tengine_min.core.handlers.commands import KillJob, StartJob
+from tengine_min.core.identity import CoreIdentity
+from tengine_min.events import names as ev
+from tengine_min.resources import default_resources, parse_resources
+from tengine_min.transport.base import (
     AuthFailed,
     CommandResult,
     CommandTimeout,
     ConnectionLost,
-    LocalTransport,
 )
-from tengine_min.resources import default_resources, parse_resources
+from tengine_min.transport.local import LocalTransport
 
 IDENTITY = CoreIdentity("core-host", 77)
 

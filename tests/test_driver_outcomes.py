@@ -17,15 +17,16 @@ from model_builders import definitions, job, jobnet
 from sqlalchemy.exc import OperationalError
 from watcher_support import dead_amqp_url, wait_until
 
-from tengine_min.bus import envelope as ev
-from tengine_min.bus.envelope import Event
 from tengine_min.config import load_settings
 from tengine_min.core.driver import Driver
-from tengine_min.core.handlers import CoreIdentity, KillJob, StartJob
-from tengine_min.core.transport import CommandResult
+from tengine_min.core.handlers.commands import KillJob, StartJob
+from tengine_min.core.identity import CoreIdentity
+from tengine_min.events import names as ev
+from tengine_min.events.envelope import Event
 from tengine_min.resources import default_resources
 from tengine_min.store import repo
 from tengine_min.store.db import write_transaction
+from tengine_min.transport.base import CommandResult
 
 IDENTITY = CoreIdentity("core-host", 77)
 FAST_RETRY = (0.01, 0.05)  # the report's backoff, shortened through the Driver's parameter

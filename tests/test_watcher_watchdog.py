@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tengine_min import failpoints
-from tengine_min.bus.envelope import Event
+from tengine_min.events.envelope import Event
 from tengine_min.watcher import publish
 from tengine_min.watcher.events import FINISHED, HEARTBEAT, failure_message, finished_fields
 from tengine_min.watcher.jobdir import JobDir

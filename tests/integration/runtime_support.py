@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 from sqlalchemy import Row, select, update
 
-from tengine_min.core import phases as ph
+from tengine_min.model import phases as ph
 from tengine_min.store import repo
 from tengine_min.store.db import engine_for, write_transaction
 from tengine_min.store.schema import edges, events, schedules

@@ -14,10 +14,11 @@ import pika
 import pytest
 
 from tengine_min.broker import Broker
-from tengine_min.bus import envelope, topology
+from tengine_min.bus import topology
 from tengine_min.bus.consumer import Consumer
-from tengine_min.bus.envelope import Event
 from tengine_min.bus.publisher import Publisher, PublishFailed
+from tengine_min.events import names
+from tengine_min.events.envelope import Event
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +53,8 @@ def start_consumer() -> Iterator[Callable[..., tuple[Consumer, threading.Thread]
 
 
 def ready_count(channel) -> int:
-    return channel.queue_declare(topology.QUEUE_NAME, durable=True, passive=True).method.message_count
+    declared = channel.queue_declare(topology.QUEUE_NAME, durable=True, passive=True)
+    return declared.method.message_count
 
 
 def take_all(channel) -> list[Event]:
@@ -72,7 +74,7 @@ def dead_url() -> str:
     return f"amqp://guest:guest@127.0.0.1:{port}/%2F"
 
 
-def job_event(name: str = envelope.FINISHED_PROCESS_JOB, **properties) -> Event:
+def job_event(name: str = names.FINISHED_PROCESS_JOB, **properties) -> Event:
     return Event(name, source_name="job:test/1/root/job", sender_name="test", properties=properties)
 
 
@@ -83,8 +85,8 @@ def test_publish_and_consume_round_trip(broker: Broker, start_consumer, wait_unt
                                         amqp_channel) -> None:
     received: list[Event] = []
     consumer, thread = start_consumer(broker.url, received.append, logger=recorded_log.logger)
-    sent = [job_event(envelope.START_JOB, n=1), job_event(level="error", n=2),
-            job_event(envelope.JOB_HEARTBEAT, n=3)]
+    sent = [job_event(names.START_JOB, n=1), job_event(level="error", n=2),
+            job_event(names.JOB_HEARTBEAT, n=3)]
     with Publisher(broker.url, logger=recorded_log.logger) as publisher:
         for event in sent:
             publisher.publish(event)
@@ -106,7 +108,8 @@ def test_messages_are_persistent_json_on_tengines_exchange(broker: Broker, amqp_
     channel.exchange_declare(topology.EXCHANGE_NAME, exchange_type="direct", durable=True)
     channel.queue_declare(topology.QUEUE_NAME, durable=True)
     method, properties, body = channel.basic_get(topology.QUEUE_NAME, auto_ack=True)
-    assert (method.exchange, method.routing_key) == ("tengine_event_exchange", "tengine_event_queue")
+    assert (method.exchange, method.routing_key) == ("tengine_event_exchange",
+                                                     "tengine_event_queue")
     assert properties.delivery_mode == 2
     assert properties.content_type == "application/json"
     assert properties.message_id == event.key
@@ -135,7 +138,8 @@ def test_publisher_retries_while_the_broker_is_down_and_delivers_when_it_is_back
     broker: Broker, recorded_log, amqp_channel
 ) -> None:
     first, during_outage = job_event(n=1), job_event(n=2)
-    publisher = Publisher(broker.url, retry_count=120, retry_interval=0.25, logger=recorded_log.logger)
+    publisher = Publisher(broker.url, retry_count=120, retry_interval=0.25,
+                          logger=recorded_log.logger)
     publisher.publish(first)
     broker.stop()
     restart_errors: list[BaseException] = []
@@ -160,7 +164,8 @@ def test_publisher_retries_while_the_broker_is_down_and_delivers_when_it_is_back
     reconnected = [i for i, line in enumerate(lines) if line.startswith("reconnected broker=")]
     assert len(disconnected) == 1 and len(reconnected) == 1 and disconnected[0] < reconnected[0]
     failures = recorded_log.matching(
-        rf"^publish failed event=finished\.process\.job\.tengine key={during_outage.key} attempt=\d+/121 "
+        rf"^publish failed event=finished\.process\.job\.tengine key={during_outage.key} "
+        rf"attempt=\d+/121 "
     )
     assert len(failures) >= 2
     assert 'attempt=1/121 error="' in failures[0]
@@ -170,7 +175,8 @@ def test_publisher_retries_while_the_broker_is_down_and_delivers_when_it_is_back
 
 def test_publisher_gives_up_when_the_broker_stays_down(broker: Broker, recorded_log) -> None:
     event = job_event(exit_status=1)
-    publisher = Publisher(broker.url, retry_count=3, retry_interval=0.05, logger=recorded_log.logger)
+    publisher = Publisher(broker.url, retry_count=3, retry_interval=0.05,
+                          logger=recorded_log.logger)
     publisher.publish(job_event(n=0))  # connected first, so the outage shows as a disconnect
     broker.stop()
     started = time.monotonic()
@@ -179,7 +185,8 @@ def test_publisher_gives_up_when_the_broker_stays_down(broker: Broker, recorded_
     assert time.monotonic() - started >= 3 * 0.05  # it waited between attempts
     assert f"gave up publishing finished.process.job.tengine key={event.key}" in str(caught.value)
     assert "after 4 attempt(s)" in str(caught.value)
-    failures = recorded_log.matching(rf"^publish failed event=finished\.process\.job\.tengine key={event.key} ")
+    failures = recorded_log.matching(
+        rf"^publish failed event=finished\.process\.job\.tengine key={event.key} ")
     assert [f.split("attempt=")[1].split()[0] for f in failures] == ["1/4", "2/4", "3/4", "4/4"]
     assert "ConnectionRefusedError" in failures[-1]
     assert recorded_log.matching(
@@ -189,7 +196,8 @@ def test_publisher_gives_up_when_the_broker_stays_down(broker: Broker, recorded_
 
 
 def test_close_stops_a_publisher_that_is_retrying(recorded_log, wait_until) -> None:
-    publisher = Publisher(dead_url(), retry_count=1000, retry_interval=0.2, logger=recorded_log.logger)
+    publisher = Publisher(dead_url(), retry_count=1000, retry_interval=0.2,
+                          logger=recorded_log.logger)
     outcome: list[BaseException] = []
 
     def publish() -> None:
@@ -213,7 +221,8 @@ def test_close_stops_a_publisher_that_is_retrying(recorded_log, wait_until) -> N
 def test_an_unroutable_event_is_retried_after_redeclaring_the_topology(
     broker: Broker, amqp_channel, recorded_log
 ) -> None:
-    publisher = Publisher(broker.url, retry_count=2, retry_interval=0.05, logger=recorded_log.logger)
+    publisher = Publisher(broker.url, retry_count=2, retry_interval=0.05,
+                          logger=recorded_log.logger)
     publisher.publish(job_event(n=1))
     amqp_channel(broker.url).queue_delete(topology.QUEUE_NAME)  # someone deleted the queue
     event = job_event(n=2)
@@ -221,7 +230,8 @@ def test_an_unroutable_event_is_retried_after_redeclaring_the_topology(
     publisher.close()
     failures = recorded_log.matching(r"^publish failed ")
     assert len(failures) == 1 and "attempt=1/3" in failures[0] and "UnroutableError" in failures[0]
-    assert not recorded_log.matching("disconnected")  # the link was fine; only the route was missing
+    # the link was fine; only the route was missing
+    assert not recorded_log.matching("disconnected")
     assert take_all(amqp_channel(broker.url)) == [event]
 
 
@@ -298,7 +308,7 @@ def test_a_failing_handler_rejects_with_requeue_and_the_event_comes_back(
             raise RuntimeError("store unavailable")
 
     consumer, thread = start_consumer(broker.url, handle, logger=recorded_log.logger)
-    event = job_event(envelope.START_JOB)
+    event = job_event(names.START_JOB)
     with Publisher(broker.url) as publisher:
         publisher.publish(event)
     wait_until(lambda: len(seen) == 2, timeout=15, what="the event delivered again")
@@ -316,14 +326,16 @@ def test_malformed_messages_are_logged_with_their_bytes_and_dropped(
 ) -> None:
     channel = amqp_channel(broker.url)
     good = job_event(n=1)
-    for body in (b"not json at all", b'{"event_type_name": "x.tengine", "key": ""}', good.to_json()):
+    for body in (b"not json at all", b'{"event_type_name": "x.tengine", "key": ""}',
+                 good.to_json()):
         channel.basic_publish(topology.EXCHANGE_NAME, topology.ROUTING_KEY, body,
                               pika.BasicProperties(delivery_mode=2))
     received: list[Event] = []
     consumer, thread = start_consumer(broker.url, received.append, logger=recorded_log.logger)
     wait_until(lambda: received == [good], timeout=15, what="the valid event")
     dropped = recorded_log.wait_for("^malformed message dropped ", count=2, timeout=5)
-    assert 'error="not JSON: Expecting value at line 1 column 1" bytes=15 body="b\'not json at all\'"' in dropped[0]
+    assert ('error="not JSON: Expecting value at line 1 column 1" bytes=15 '
+            'body="b\'not json at all\'"') in dropped[0]
     assert "key must be a non-blank string" in dropped[1] and "bytes=43" in dropped[1]
     consumer.stop()
     thread.join(timeout=15)

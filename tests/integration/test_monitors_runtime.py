@@ -14,9 +14,8 @@ import pytest
 from runtime_support import Runtime, wait_for
 
 from tengine_min import failpoints
-from tengine_min.bus import envelope as ev
-from tengine_min.core import phases as ph
-from tengine_min.core.handlers import RECONCILED_PROCESS_JOB
+from tengine_min.events import names as ev
+from tengine_min.model import phases as ph
 from tengine_min.watcher.procs import group_alive
 
 DEFINITIONS = """
@@ -117,7 +116,7 @@ def test_a_sigkilled_watchdog_is_found_lost_and_its_script_is_not_left_running(m
 
     # job.sh's `sleep` outlived its shell; reconciliation found the watcher gone and killed it.
     wait_for(lambda: not group_alive(started["pgid"]), 30, "the job's processes to be gone")
-    [reconciled] = wait_for(lambda: events_of(rt, RECONCILED_PROCESS_JOB, j1.id), 30,
+    [reconciled] = wait_for(lambda: events_of(rt, ev.RECONCILED_PROCESS_JOB, j1.id), 30,
                             "the reconciliation event")
     assert reconciled.properties["host_state"] == "lost"
     assert reconciled.properties["orphans_killed"] is True

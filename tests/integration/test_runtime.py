@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from runtime_support import Runtime, wait_for
 
-from tengine_min.bus import envelope as ev
 from tengine_min.config import load_settings
-from tengine_min.core import phases as ph
 from tengine_min.core.driver import build_kill_command, build_run_command
-from tengine_min.core.handlers import KillJob, StartJob
-from tengine_min.core.transport import LocalTransport
+from tengine_min.core.handlers.commands import KillJob, StartJob
+from tengine_min.events import names as ev
+from tengine_min.model import phases as ph
+from tengine_min.transport.local import LocalTransport
 
 DEFINITIONS = """
 jobnets:

@@ -7,8 +7,8 @@ import pytest
 from runtime_support import Runtime, wait_for
 
 from tengine_min import failpoints
-from tengine_min.bus import envelope as ev
-from tengine_min.core import phases as ph
+from tengine_min.events import names as ev
+from tengine_min.model import phases as ph
 
 DEFINITIONS = """
 jobnets:

@@ -19,8 +19,8 @@ from conftest import require_integration_environment
 from runtime_support import wait_for
 from ssh_support import SshWorld, make_key
 
-from tengine_min.bus import envelope as ev
-from tengine_min.core import phases as ph
+from tengine_min.events import names as ev
+from tengine_min.model import phases as ph
 
 HOME = "/home/tengine-test"
 JOB = f"{HOME}/bin/job.sh"

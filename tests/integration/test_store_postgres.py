@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE.parent))  # the unit-test helpers (core_sim, model_b
 from core_sim import HOLD, Sim, run_to_end  # noqa: E402
 from model_builders import definitions, finally_, job, jobnet  # noqa: E402
 
-from tengine_min.bus.envelope import Event  # noqa: E402
+from tengine_min.events.envelope import Event  # noqa: E402
 from tengine_min.store import repo, schema  # noqa: E402
 from tengine_min.store.db import engine_for, write_transaction  # noqa: E402
 

@@ -12,7 +12,7 @@ import pytest
 
 from tengine_min.broker import Broker
 from tengine_min.bus import topology
-from tengine_min.bus.envelope import Event
+from tengine_min.events.envelope import Event
 
 TESTS = Path(__file__).resolve().parent.parent
 if str(TESTS) not in sys.path:
