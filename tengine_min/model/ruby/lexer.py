@@ -1,7 +1,7 @@
 """The tokenizer of the Ruby reader: source text to a list of tokens.
 
 Strings are read whole here (escapes applied, `#{...}` interpolations tokenized on their own),
-and what the reader never reads (regexps, heredocs, backticks, `%x`, global and instance
+and what the reader never reads (such as regexps, heredocs, backticks, `%x`, global and instance
 variables) becomes one `unsup` token naming it, so the parser can say what it met. Comments,
 `=begin`/`=end`, line continuations and everything after `__END__` are dropped.
 """
