@@ -100,8 +100,11 @@ class Checker:
     def concerned_jobnet(self, node: Node) -> str:
         """The jobnet a problem about `node` concerns: itself if it holds children, else the
         nearest one around it (a job's problem is shown under the jobnet it is in)."""
-        while node.kind not in CONTAINERS and self.parent_of.get(node) is not None:
-            node = self.parent_of[node]
+        while node.kind not in CONTAINERS:
+            parent = self.parent_of.get(node)
+            if parent is None:
+                break
+            node = parent
         return self.path(node)
 
     def suggestion(self, name: str, candidates: Iterable[Any]) -> str:
@@ -509,7 +512,8 @@ class _LazyPath:
     building every path up front would cost O(depth) per node."""
 
     def __init__(self, checker: Checker, node: Node | None) -> None:
-        self.checker, self.node, self.text = checker, node, None
+        self.checker, self.node = checker, node
+        self.text: str | None = None
 
     def __str__(self) -> str:
         if self.text is None:

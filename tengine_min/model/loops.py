@@ -10,24 +10,26 @@ each gives a concrete loop to show (`loop_through`). A 100,000-long loop needs n
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from itertools import chain
+from typing import TypeVar
 
 __all__ = ["loop_through", "not_topologically_sortable", "strongly_connected"]
 
+V = TypeVar("V", bound=Hashable)  # a vertex
 
-def strongly_connected(order: Iterable[Hashable],
-                       successors: Callable[[Hashable], Iterable[Hashable]]) -> list[list]:
+
+def strongly_connected(order: Iterable[V], successors: Callable[[V], Iterable[V]]) -> list[list[V]]:
     """Tarjan's strongly connected components, iteratively (no recursion limit), in O(V + E).
     `order` gives the vertices; `successors(v)` the targets of v's edges. Components come out in
     reverse topological order, each as a list of its vertices."""
-    index: dict[Hashable, int] = {}
-    low: dict[Hashable, int] = {}
-    on_stack: set[Hashable] = set()
-    stack: list[Hashable] = []
-    components: list[list] = []
+    index: dict[V, int] = {}
+    low: dict[V, int] = {}
+    on_stack: set[V] = set()
+    stack: list[V] = []
+    components: list[list[V]] = []
 
-    def visit(vertex: Hashable) -> Iterable[Hashable]:
+    def visit(vertex: V) -> Iterator[V]:
         index[vertex] = low[vertex] = len(index)
         stack.append(vertex)
         on_stack.add(vertex)
@@ -76,19 +78,20 @@ def not_topologically_sortable(successors: Mapping[str, list[str]]) -> list[str]
     return [name for name, count in indegree.items() if count > 0]
 
 
-def loop_through(start: Hashable, members: set,
-                  successors: Callable[[Hashable], Iterable[Hashable]]) -> list:
+def loop_through(start: V, members: set[V], successors: Callable[[V], Iterable[V]]) -> list[V]:
     """A shortest loop start -> ... -> start inside one strongly connected component
     (breadth-first, so linear in the component's size)."""
-    came_from: dict[Hashable, Hashable | None] = {start: None}
+    came_from: dict[V, V | None] = {start: None}
     queue = deque([start])
     while queue:
         vertex = queue.popleft()
         for target in successors(vertex):
             if target == start:
                 back = [vertex]
-                while came_from[back[-1]] is not None:
-                    back.append(came_from[back[-1]])
+                step = came_from[vertex]
+                while step is not None:
+                    back.append(step)
+                    step = came_from[step]
                 return [*reversed(back), start]
             if target in members and target not in came_from:
                 came_from[target] = vertex

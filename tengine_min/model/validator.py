@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .checks import Checker
 from .messages import display_name
@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from ..resources import Resources
 
 __all__ = ["check_resource_names", "errors", "runnable_roots", "validate"]
+
+# A node and its parent's entry, up to the root's (None): a path not built until it is needed.
+_Entry = tuple[Node, Any]
 
 
 def validate(defs: Definitions, resources: Resources | None = None) -> list[Problem]:
@@ -43,7 +46,7 @@ def check_resource_names(defs: Definitions, resources: Resources) -> list[Proble
               ("credential_name", "credential", "unknown_credential", resources.credentials))
     problems: list[Problem] = []
     # (node, its parent's entry): paths are built only for the nodes that have a problem.
-    stack: list[tuple[Node, tuple | None]] = [(root, None) for root in reversed(defs.roots)]
+    stack: list[tuple[Node, _Entry | None]] = [(root, None) for root in reversed(defs.roots)]
     while stack:
         node, parent = stack.pop()
         for key, what, code, known in checks:
@@ -66,7 +69,7 @@ def check_resource_names(defs: Definitions, resources: Resources) -> list[Proble
     return problems
 
 
-def _chain_path(node: Node, parent: tuple | None) -> str:
+def _chain_path(node: Node, parent: _Entry | None) -> str:
     parts = [display_name(node)]
     while parent is not None:
         node, parent = parent

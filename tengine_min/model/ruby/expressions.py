@@ -260,10 +260,10 @@ class ExpressionReader:
         if tok.kind == "str" and self._is_op(":", self._peek_next()) and \
                 not self._peek_next().spaced:
             self._advance()
-            key = self._text(tok)
+            name = self._text(tok)
             self._advance()
             self._skip_newlines()
-            return True, Sym(key), self._value(f'"{key}":'), tok.line
+            return True, Sym(name), self._value(f'"{name}":'), tok.line
         value = self._value()
         arrow = self.toks[self.i]
         if arrow.kind != "op" or arrow.value != "=>":

@@ -141,6 +141,7 @@ class Lexer:
                 self.pos = n
                 break
             kind = match.lastgroup
+            assert kind is not None  # every alternative of _TOKEN is a named group
             start, end = match.span(kind)
             if kind == "nl":
                 out.append(Token("nl", "\n", self.line, start - self.line_start, True))
@@ -487,6 +488,7 @@ class Lexer:
                 code = int(match.group(), 16)
             else:
                 match = _OCTAL_ESCAPE.match(text, pos)
+                assert match is not None  # `c` is an octal digit
                 code = int(match.group(), 8) & 0xFF
             if code >= 0x80:  # Ruby makes a raw byte of it, not the character of that code
                 return BadPart(f"the byte escape `\\{text[pos:match.end()]}`"), match.end()
@@ -535,7 +537,7 @@ class Lexer:
 
 
 @functools.cache
-def _plain_run(opener: str, closer: str) -> re.Pattern:
+def _plain_run(opener: str, closer: str) -> re.Pattern[str]:
     """Characters a double-quoted body can take as they are, between escapes and delimiters."""
     return re.compile("[^\\\\#\n" + re.escape(opener + closer) + "]+")
 

@@ -139,7 +139,9 @@ class Parser(ExpressionReader):
         self.containers = []
         self.depth = 0
         toks = self.toks
-        i, expected, loop_do, prev = start, [], False, None  # expected: the closers still due
+        expected: list[str] = []  # the closers still due
+        prev: Token | None = None
+        i, loop_do = start, False
         while toks[i].kind != "eof":
             tok = toks[i]
             if tok.kind == "nl":
@@ -330,6 +332,7 @@ class Parser(ExpressionReader):
         if not positional:
             self._fail("syntax", f"`{call}` needs a name as its first argument", tok)
         name = self._string_arg(positional[0], "name", call, required=True)
+        assert name is not None  # required: a missing name was refused
         node = Node(kind=call, name=name, where=where)
         rest = positional[1:]
         if call == "jobnet":

@@ -26,7 +26,7 @@ class Sym:
     name: str
 
 
-class RubyHash(dict):
+class RubyHash(dict[Any, Any]):
     """A Ruby hash read from the file, remembering the line of each key."""
 
     def __init__(self) -> None:
@@ -86,6 +86,7 @@ def ruby_float(value: float) -> str:
     if value in (float("inf"), float("-inf")):
         return "Infinity" if value > 0 else "-Infinity"
     sign, digits, exponent = decimal.Decimal(repr(value)).normalize().as_tuple()
+    assert isinstance(exponent, int)  # NaN and the infinities are handled above
     text = "".join(map(str, digits))
     point = len(text) + exponent  # digits before the decimal point
     prefix = "-" if sign else ""
