@@ -84,9 +84,10 @@ def watch(jobdir: JobDir, log: logging.Logger, factory: PublisherFactory = bus_p
     once it has exited or been killed: a script killed because its start could not be recorded
     gets SIGKILL, never a SIGPIPE first.
     """
+    job_id = jobdir.job_id
     request = jobdir.request
     if request is None:
-        raise RuntimeError(f"job {jobdir.job_id}: no request.json in {jobdir.path}")
+        raise RuntimeError(f"job {job_id}: no request.json in {jobdir.path}")
     options: dict[str, Any] = request["options"]
     command: list[str] = request["command"]
 
@@ -237,8 +238,9 @@ def _result(jobdir: JobDir, proc: subprocess.Popen[bytes], started: dict[str, An
 
 def _record_result(jobdir: JobDir, log: logging.Logger,
                    result: dict[str, Any]) -> dict[str, Any] | None:
-    """Write result.json, before publishing: the host keeps it whatever becomes of the event.
-    Returns the result when it could not be written (a full disk), to be sent from memory."""
+    """Write result.json, before publishing: the host keeps it whatever becomes of the event;
+    log the job's end. Returns the result when it could not be written (a full disk), to be
+    sent from memory."""
     unrecorded = None
     try:
         jobdir.write("result.json", result)
