@@ -20,7 +20,7 @@ from benchmarks import generate  # noqa: E402
 from tengine_min.model import nodes  # noqa: E402
 from tengine_min.model.instantiate import instantiate  # noqa: E402
 from tengine_min.model.nodes import Definitions, Node, Where  # noqa: E402
-from tengine_min.model.ruby_dsl import read_ruby  # noqa: E402
+from tengine_min.model.ruby import read_ruby  # noqa: E402
 from tengine_min.model.validator import validate  # noqa: E402
 
 
