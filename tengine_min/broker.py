@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import pwd
-import random
 import signal
 import socket
 import subprocess
@@ -33,6 +32,7 @@ from pathlib import Path
 import psutil
 
 from tengine_min.logfmt import kv
+from tengine_min.ports import NoFreePort, free_port
 
 RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 EPMD = "epmd"
@@ -145,12 +145,16 @@ class Broker:
                         "use another state dir or drop the argument"
                     )
             return stored
-        chosen: set[int] = set()
-        amqp = amqp_port if amqp_port is not None else _free_port(chosen)
-        chosen.add(amqp)
-        dist = _free_port(chosen)
-        chosen.add(dist)
-        epmd = _free_port(chosen)
+        chosen: set[int] = set(RESERVED_PORTS)
+        try:
+            amqp = amqp_port if amqp_port is not None else free_port(exclude=chosen,
+                                                                     within=PORT_RANGE)
+            chosen.add(amqp)
+            dist = free_port(exclude=chosen, within=PORT_RANGE)
+            chosen.add(dist)
+            epmd = free_port(exclude=chosen, within=PORT_RANGE)
+        except NoFreePort as exc:
+            raise BrokerError(str(exc)) from exc
         settings = BrokerSettings(
             node_name=node_name or f"tengine-{amqp}@localhost",
             amqp_port=amqp,
@@ -551,16 +555,6 @@ def _port_accepts(port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def _free_port(exclude: set[int]) -> int:
-    for _ in range(200):
-        port = random.randrange(*PORT_RANGE)
-        if port in exclude or port in RESERVED_PORTS:
-            continue
-        if _bind_problem(port) is None:
-            return port
-    raise BrokerError(f"no free port found in {PORT_RANGE[0]}..{PORT_RANGE[1]}")
 
 
 def _signal(proc: psutil.Process, signum: int) -> None:
