@@ -1,11 +1,11 @@
-"""The console's JSON API on a real store driven by the real kernel (tests/console_world.py):
+"""The console's JSON API on a real store driven by the real kernel (support/console_world.py):
 every endpoint, its answers, and for each kind of bad input the 4xx, its detail, and that the
 store did not change."""
 
 from __future__ import annotations
 
 import pytest
-from console_world import World, make_world
+from support.console_world import World, make_stuck, make_world, write_watcher_log
 from sqlalchemy import select
 
 from tengine_min.bus import envelope as ev
@@ -220,17 +220,6 @@ def test_stop_an_execution(world):
 # --- stuck, status change, rerun ----------------------------------------------------------------
 
 
-def make_stuck(world: World) -> str:
-    """A core that dies while starting /serial/a, restarted: the job is stuck (kernel.recover)."""
-    world.bus.drive = False
-    execution_id = world.run("serial")
-    world.sim.commands.clear()  # the start never happened: the core died first
-    world.sim.kernel.recover()
-    world.sim.pump()
-    world.bus.drive = True
-    return execution_id
-
-
 def test_a_stuck_job_shows_tengines_notice_and_offers_status_change(world):
     execution_id = make_stuck(world)
     detail = world.execution(execution_id)
@@ -324,12 +313,6 @@ def test_rerun_refuses_bad_input(world):
 
 
 # --- job detail (D6) ----------------------------------------------------------------------------
-
-
-def write_watcher_log(world: World, lines: list[str]) -> None:
-    log = world.state_dir / "watcher" / "log" / "watcher.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_text("".join(line + "\n" for line in lines))
 
 
 def test_job_detail_has_reason_exit_status_stderr_tail_events_and_watcher_log(world):

@@ -9,8 +9,7 @@ from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from console_world import World, make_world
-from test_console_api import make_stuck, write_watcher_log
+from support.console_world import World, make_stuck, make_world, write_watcher_log
 
 
 @pytest.fixture

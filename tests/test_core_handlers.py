@@ -1,11 +1,12 @@
 """The jobnet state machine, driven through the real kernel with a fake driver/watcher
-(tests/core_sim.py): structures to success, failures, force stops, late results, reruns."""
+(tests/support/core_sim.py): structures to success, failures, force stops, late results, reruns."""
 
 from __future__ import annotations
 
 import pytest
-from core_sim import HOLD, Sim, run_to_end
-from model_builders import definitions, expansion, finally_, hadoop_job, hadoop_job_run, job, jobnet
+from support.core_sim import HOLD, Sim, run_to_end
+from support.templates import (definitions, expansion, finally_, hadoop_job, hadoop_job_run, job,
+                               jobnet)
 
 from tengine_min.bus import envelope as ev
 from tengine_min.bus.envelope import Event

@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 
 import pytest
-from core_sim import HOLD, Sim, run_to_end
+from support.core_sim import HOLD, Sim, run_to_end
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from model_builders import definitions, finally_, job, jobnet
+from support.templates import definitions, finally_, job, jobnet
 
 from tengine_min.bus import envelope as ev
 from tengine_min.bus.envelope import Event

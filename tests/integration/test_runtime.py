@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from runtime_support import Runtime, wait_for
+from support.runtime import POLL, Runtime
 
+from harness.waiting import wait_for
 from tengine_min.bus import envelope as ev
 from tengine_min.config import load_settings
 from tengine_min.core import phases as ph
@@ -434,7 +435,7 @@ def test_timeout_stops_the_execution(rt):
     assert len(stops) == 1 and stops[0].properties["stop_reason"] == ph.TIMEOUT
     alerts = wait_for(lambda: [e for e in rt.events(ev.ALERT_EXECUTION)
                                if e.properties["execution_id"] == execution_id],
-                      30, "the alert event")
+                      timeout=30, what="the alert event", interval=POLL)
     assert len(alerts) == 1 and alerts[0].level == "warn"
     assert "alert.execution.job.tengine" in rt.cli("events", "--level", "warn",
                                                     "--limit", "500").stdout
@@ -564,4 +565,5 @@ def test_a_start_the_cli_could_not_publish_is_published_by_the_core(rt):
               if e.properties["execution_id"] == execution_id]
     assert len(starts) == 1
     wait_for(lambda: rt.core_log_matches(rf"event received event=start.execution.job.tengine "
-                                         rf"key={starts[0].key}"), 10, "the start in the log")
+                                         rf"key={starts[0].key}"), timeout=10,
+             what="the start in the log", interval=POLL)

@@ -5,7 +5,7 @@ where nothing listens (these paths must not need one)."""
 from __future__ import annotations
 
 import pytest
-from runtime_support import Runtime
+from support.runtime import Runtime
 
 DEAD_URL = "amqp://guest:guest@127.0.0.1:1/%2F"
 
