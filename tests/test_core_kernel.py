@@ -16,7 +16,7 @@ from tengine_min.bus.envelope import Event
 from tengine_min.core import handlers
 from tengine_min.core.handlers import StartJob
 from tengine_min.core.kernel import Kernel
-from tengine_min.core.phases import human_label
+from tengine_min.core.phases import ERROR, TIMEOUT, human_label
 from tengine_min.store import repo
 from tengine_min.store.db import write_transaction
 
@@ -180,9 +180,9 @@ def test_a_timeout_schedule_stops_the_execution_with_stop_reason_timeout(tmp_pat
     [stop] = sim.events_of(ev.STOP_EXECUTION)
     assert stop.properties["stop_reason"] == "timeout"
     j1, root, exe = sim.vertex("/jn0004/j1"), sim.vertex("/jn0004"), sim.execution_row()
-    assert human_label(j1.phase, j1.stop_reason) == "エラー終了(タイムアウト強制停止済)"
+    assert human_label(j1.phase, j1.stop_reason) == human_label(ERROR, TIMEOUT)
     assert j1.reason == "stopped by timeout"
-    assert human_label(root.phase, root.stop_reason) == "エラー終了(タイムアウト強制停止済)"
+    assert human_label(root.phase, root.stop_reason) == human_label(ERROR, TIMEOUT)
     assert (exe.phase, exe.stop_reason) == ("error", "timeout")
     assert sim.phase("/jn0004/finally") == "initialized"
 

@@ -203,7 +203,7 @@ def test_a_force_stop_after_the_script_ended_leaves_the_job_success(make_runtime
     assert rt.wait_execution(execution_id).phase == ph.SUCCESS
     g1 = rt.vertices(execution_id)["/mon_gated/g1"]
     assert (g1.phase, g1.exit_status, ph.human_label(g1.phase, g1.stop_reason)) == (
-        ph.SUCCESS, 0, "正常終了")
+        ph.SUCCESS, 0, ph.human_label(ph.SUCCESS))
     assert not rt.watcher_log_matches(rf"kill sent job_id={g1.id} ")
     assert no_handler_failed(rt)
 
@@ -228,7 +228,7 @@ def test_a_force_stop_whose_result_cannot_be_published_is_still_a_kill(make_runt
     j1 = rt.wait_vertex(execution_id, "/mon_long/j1", {ph.ERROR}, timeout=60)
     assert j1.reason.startswith("watcher lost: no heartbeat for "), j1.reason
     assert "while it was being stopped" in j1.reason
-    assert ph.human_label(j1.phase, j1.stop_reason) == "エラー終了(強制停止済)"
+    assert ph.human_label(j1.phase, j1.stop_reason) == ph.human_label(ph.ERROR, ph.USER_STOP)
     j1 = rt.wait_vertex(execution_id, "/mon_long/j1", {ph.ERROR}, timeout=60,
                         check=lambda v: v.late_result is not None)
     assert (j1.late_result["signal"], j1.late_result["source"]) == ("KILL", "reconciliation")

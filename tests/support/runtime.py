@@ -47,6 +47,12 @@ exit "${2:-0}"
 """
 
 
+def cli_label(phase: str, stop_reason: str | None = None) -> str:
+    """How the CLI (`tengine jobs`, `run --wait`) shows a phase, in the product's own words:
+    `正常終了 / success`."""
+    return f"{ph.human_label(phase, stop_reason)} / {ph.human_label(phase, stop_reason, 'en')}"
+
+
 class Runtime:
     """One state dir with its core, CLI, scripts and readers."""
 
