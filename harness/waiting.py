@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 T = TypeVar("T")
+NotYet = None | Literal[False]  # what a condition answers until it holds (or any falsy T)
 POLL = 0.1  # s between looks
 
 
@@ -23,7 +24,7 @@ class Tail(Protocol):
     def as_text(self, last: int) -> str: ...
 
 
-def wait_for(condition: Callable[[], T], *, timeout: float, what: str,
+def wait_for(condition: Callable[[], T | NotYet], *, timeout: float, what: str,
              last_seen: Callable[[], str] | None = None, timeline: Tail | None = None,
              interval: float = POLL, error: type[Exception] = AssertionError) -> T:
     """The first truthy value of ``condition()``, looked at every ``interval`` s. After
