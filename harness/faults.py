@@ -20,7 +20,8 @@ from .observers import JobView
 from .report import Timeline
 
 if TYPE_CHECKING:
-    from .cluster import Cluster, ManagedProcess, Server
+    from .cluster import Cluster, Server
+    from .processes import ManagedProcess
 
 
 # The two ways the scenarios cut a link: refused/reset, and a silent black hole.

@@ -1,8 +1,6 @@
 """What a person would look at, read by the harness: the console's JSON API, the bus, the watcher
 log on a server (through testinfra over its sshd), and the core log.
 
-- `wait_for(condition, timeout=..., what=...)`: the first truthy value, or an AssertionError that
-  carries the last state seen and the timeline when the deadline passes.
 - `ConsoleClient`: the console's JSON API (`/api/executions`, `/api/events`, run, stop).
 - `RunView`: one execution seen through the console: `job(path)`, `wait_for_job(path, phase=)`,
   `events()`.
@@ -25,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, TypeVar
+from typing import Any
 
 import paramiko
 import pika
@@ -35,33 +33,9 @@ from pika.exceptions import AMQPError
 from tengine_min.bus import topology
 
 from .report import Timeline
+from .waiting import wait_for
 
-T = TypeVar("T")
-POLL = 0.1  # s between looks while waiting
 FINAL_PHASES = {"success", "error", "stuck"}  # a job leaves them only by a rerun
-
-
-# --- waiting ------------------------------------------------------------------------------------
-
-
-def wait_for(condition: Callable[[], T], *, timeout: float, what: str,
-             last_seen: Callable[[], str] | None = None, timeline: Timeline | None = None,
-             interval: float = POLL) -> T:
-    """The first truthy value of ``condition()``. After ``timeout`` s: AssertionError naming
-    ``what``, the last state seen and the timeline so far."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            message = f"timed out after {timeout:g} s waiting for {what}"
-            if last_seen is not None:
-                message += f"\nlast seen: {last_seen()}"
-            if timeline is not None:
-                message += f"\ntimeline (last 40 entries):\n{timeline.as_text(last=40)}"
-            raise AssertionError(message)
-        time.sleep(interval)
 
 
 # --- the console's JSON API ---------------------------------------------------------------------

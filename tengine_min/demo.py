@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -43,18 +42,13 @@ def _tengine(*args: str, env: dict[str, str]) -> int:
     return subprocess.run(tengine_command(*args), env=env).returncode
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from .broker import Broker
     from .config import load_settings
     from .model.render import render_template
+    from .ports import free_port
     from .processes import spawn, stop, tengine_command, wait_http
 
     console = Console()
@@ -86,7 +80,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         # A free port can be taken by someone else before the console binds it: with a port of
         # our choosing, try another one.
         for attempt in range(1 if args.port else 3):
-            port = args.port or _free_port()
+            port = args.port or free_port()
             web = spawn(tengine_command("console", "--port", str(port)), env,
                         state / "log" / "console.out")
             stack.callback(stop, web)

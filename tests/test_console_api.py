@@ -1,15 +1,16 @@
-"""The console's JSON API on a real store driven by the real kernel (tests/console_world.py):
+"""The console's JSON API on a real store driven by the real kernel (support/console_world.py):
 every endpoint, its answers, and for each kind of bad input the 4xx, its detail, and that the
 store did not change."""
 
 from __future__ import annotations
 
 import pytest
-from console_world import World, make_world
+from support.console_world import World, make_stuck, make_world, write_watcher_log
 from sqlalchemy import select
 
 from tengine_min.core.handlers import registry
 from tengine_min.events import names as ev
+from tengine_min.model.phases import ERROR, STUCK, SUCCESS, USER_STOP, human_label
 from tengine_min.store import schema
 
 
@@ -66,7 +67,8 @@ def test_run_creates_an_execution_that_runs_to_success(world):
                if row.event["key"] == body["event_key"])
     detail = world.execution(execution_id)
     assert detail["phase"] == "success"
-    assert detail["phase_label"] == {"ja": "正常終了", "en": "success"}
+    assert detail["phase_label"] == {"ja": human_label(SUCCESS),
+                                     "en": human_label(SUCCESS, lang="en")}
     assert [v["name_path"] for v in detail["vertices"]] == [
         "/jn0004", "/jn0004/j1", "/jn0004/j2", "/jn0004/j3", "/jn0004/j4",
         "/jn0004/finally", "/jn0004/finally/jn0004_f"]
@@ -145,7 +147,7 @@ def test_executions_list_filters_and_pages(world):
     page2 = world.client.get("/api/executions", params={"per_page": 3, "page": 2}).json()
     assert (page2["total"], page2["pages"], len(page2["items"])) == (4, 2, 1)
     item = listed["items"][1]
-    assert item["phase_label"] == {"ja": "エラー終了", "en": "error"}
+    assert item["phase_label"] == {"ja": human_label(ERROR), "en": human_label(ERROR, lang="en")}
     assert item["actions"] == {"stop": False, "status": False, "rerun": True}
 
 
@@ -178,7 +180,7 @@ def test_stop_a_running_job_ends_it_force_stopped(world):
     assert response.json()["event_type_name"] == ev.STOP_JOB
     long = world.vertex(execution_id, "/holding/long")
     assert long["phase"] == "error" and long["stop_reason"] == "user_stop"
-    assert long["phase_label"]["ja"] == "エラー終了(強制停止済)"
+    assert long["phase_label"]["ja"] == human_label(ERROR, USER_STOP)
     assert world.vertex(execution_id, "/holding/inner/held")["phase"] == "running"
     assert world.execution(execution_id)["phase"] == "running"
     # A second stop of the finished job is refused, and changes nothing.
@@ -195,7 +197,7 @@ def test_stop_a_jobnet_then_the_root_ends_error(world):
     response = world.client.post(f"/api/jobnets/{inner['id']}/stop")
     assert response.status_code == 202, response.text
     assert world.vertex(execution_id, "/holding/inner")["phase_label"]["ja"] == \
-        "エラー終了(強制停止済)"
+        human_label(ERROR, USER_STOP)
     assert world.vertex(execution_id, "/holding/inner/held")["stop_reason"] == "user_stop"
     world.client.post(f"/api/jobs/{long['id']}/stop")
     assert world.execution(execution_id)["phase"] == "error"
@@ -207,7 +209,7 @@ def test_stop_an_execution(world):
     assert response.status_code == 202, response.text
     detail = world.execution(execution_id)
     assert detail["phase"] == "error" and detail["stop_reason"] == "user_stop"
-    assert detail["phase_label"]["ja"] == "エラー終了(強制停止済)"
+    assert detail["phase_label"]["ja"] == human_label(ERROR, USER_STOP)
     assert_refused(world, "POST", f"/api/executions/{execution_id}/stop", 409,
                    "already ended")
     assert_refused(world, "POST", "/api/executions/nope/stop", 404, "nope")
@@ -219,17 +221,6 @@ def test_stop_an_execution(world):
 
 
 # --- stuck, status change, rerun ----------------------------------------------------------------
-
-
-def make_stuck(world: World) -> str:
-    """A core that dies while starting /serial/a, restarted: the job is stuck (kernel.recover)."""
-    world.bus.drive = False
-    execution_id = world.run("serial")
-    world.sim.commands.clear()  # the start never happened: the core died first
-    world.sim.kernel.recover()
-    world.sim.pump()
-    world.bus.drive = True
-    return execution_id
 
 
 def test_a_stuck_job_shows_tengines_notice_and_offers_status_change(world):
@@ -252,7 +243,7 @@ def test_status_change_fires_nothing_and_rerun_from_there_ends_success(world):
     events_before = world.client.get("/api/events").json()["total"]
     response = world.client.post(f"/api/vertices/{a['id']}/status", json={"status": "error"})
     assert response.status_code == 200, response.text
-    assert "状態不明" in response.json()["message"]
+    assert human_label(STUCK) in response.json()["message"]
     assert world.vertex(execution_id, "/serial/a")["phase"] == "error"
     assert world.vertex(execution_id, "/serial/b")["phase"] == "initialized"
     # Tengine fires nothing: the one new outbox row is the console's command to the core, and
@@ -407,12 +398,6 @@ def test_rerun_refuses_bad_input(world):
 
 
 # --- job detail (D6) ----------------------------------------------------------------------------
-
-
-def write_watcher_log(world: World, lines: list[str]) -> None:
-    log = world.state_dir / "watcher" / "log" / "watcher.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_text("".join(line + "\n" for line in lines))
 
 
 def test_job_detail_has_reason_exit_status_stderr_tail_events_and_watcher_log(world):

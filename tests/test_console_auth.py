@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from console_world import make_world
+from support.console_world import make_world
 
 from tengine_min.config import Settings
 from tengine_min.console.app import create_app

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from model_builders import definitions, job, jobnet
+from support.templates import definitions, job, jobnet
 from sqlalchemy import select
 
 from tengine_min.console.filters import (

@@ -6,17 +6,17 @@ from __future__ import annotations
 import logging
 
 import pytest
-from core_sim import HOLD, Sim, run_to_end
+from support.core_sim import HOLD, Sim, run_to_end
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from model_builders import definitions, finally_, job, jobnet
+from support.templates import definitions, finally_, job, jobnet
 
 from tengine_min.core.handlers import registry
 from tengine_min.core.handlers.commands import StartJob
 from tengine_min.core.kernel import Kernel
 from tengine_min.events import names as ev
 from tengine_min.events.envelope import Event
-from tengine_min.model.phases import human_label
+from tengine_min.model.phases import ERROR, TIMEOUT, human_label
 from tengine_min.store import repo
 from tengine_min.store.db import write_transaction
 
@@ -180,9 +180,9 @@ def test_a_timeout_schedule_stops_the_execution_with_stop_reason_timeout(tmp_pat
     [stop] = sim.events_of(ev.STOP_EXECUTION)
     assert stop.properties["stop_reason"] == "timeout"
     j1, root, exe = sim.vertex("/jn0004/j1"), sim.vertex("/jn0004"), sim.execution_row()
-    assert human_label(j1.phase, j1.stop_reason) == "エラー終了(タイムアウト強制停止済)"
+    assert human_label(j1.phase, j1.stop_reason) == human_label(ERROR, TIMEOUT)
     assert j1.reason == "stopped by timeout"
-    assert human_label(root.phase, root.stop_reason) == "エラー終了(タイムアウト強制停止済)"
+    assert human_label(root.phase, root.stop_reason) == human_label(ERROR, TIMEOUT)
     assert (exe.phase, exe.stop_reason) == ("error", "timeout")
     assert sim.phase("/jn0004/finally") == "initialized"
 

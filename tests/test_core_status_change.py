@@ -1,13 +1,13 @@
 """The status change (ステータス変更) as the core applies it: `change_status.job.job.tengine`
-through the real kernel (tests/core_sim.py), with Tengine's rules: only initialized, success or
-error; a final status sets the end time if there was none; the stop reason is kept; the root
-jobnet's execution takes the same status; boxes are refused; nothing fires."""
+through the real kernel (tests/support/core_sim.py), with Tengine's rules: only initialized,
+success or error; a final status sets the end time if there was none; the stop reason is kept;
+the root jobnet's execution takes the same status; boxes are refused; nothing fires."""
 
 from __future__ import annotations
 
 import pytest
-from core_sim import HOLD, Sim, run_to_end
-from model_builders import definitions, hadoop_job, hadoop_job_run, job, jobnet
+from support.core_sim import HOLD, Sim, run_to_end
+from support.templates import definitions, hadoop_job, hadoop_job_run, job, jobnet
 
 from tengine_min.events import names as ev
 from tengine_min.events.envelope import Event

@@ -1,5 +1,5 @@
 """The core's monitors and reconciliation, on a store in tmp with a fake clock: the verdicts go
-through the outbox into the real kernel (tests/core_sim.py), as in the core process."""
+through the outbox into the real kernel (tests/support/core_sim.py), as in the core process."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import socket
 import threading
 
 import pytest
-from core_sim import HOLD, IDENTITY, Sim
-from model_builders import definitions, job, jobnet
+from support.core_sim import HOLD, IDENTITY, Sim
+from support.templates import definitions, job, jobnet
 from sqlalchemy import select
 
 from tengine_min.config import Settings

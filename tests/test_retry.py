@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from log_support import recording
+from support.logs import recording
 
 from tengine_min.config import load_settings
 from tengine_min.core.retry import RetryPolicy, with_retries

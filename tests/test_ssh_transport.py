@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import paramiko
 import pytest
-from sshd_support import BlackHoleProxy, MiniSshd, make_key, public_line
+from support.sshd import BlackHoleProxy, MiniSshd, make_key, public_line
 
 from tengine_min.resources import Credential, Server
 from tengine_min.transport.base import (

@@ -4,8 +4,8 @@ stop, and the job is not labelled force stopped, since the stop never reached it
 
 from __future__ import annotations
 
-from core_sim import HOLD, Sim
-from model_builders import definitions, job, jobnet
+from support.core_sim import HOLD, Sim
+from support.templates import definitions, job, jobnet
 
 from tengine_min.events import names as ev
 from tengine_min.events.envelope import Event

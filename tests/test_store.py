@@ -6,7 +6,7 @@ import itertools
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from model_builders import definitions, expansion, finally_, job, jobnet
+from support.templates import definitions, expansion, finally_, job, jobnet
 from sqlalchemy import func, select, text
 
 from tengine_min.events.envelope import Event

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.waiting import wait_for
 from tengine_min import failpoints
 from tengine_min.events.envelope import Event
 from tengine_min.watcher import publish, watchdog
@@ -23,8 +24,9 @@ from tengine_min.watcher.log import open_log
 from tengine_min.watcher.run import JobIdentity, RunOptions
 from tengine_min.watcher.status import resend
 from tengine_min.watcher.watchdog import EXIT_START_NOT_RECORDED, watch
-from watcher_support import (dead_amqp_url, log_lines, pid_of, process_gone, read_json,
-                             recording_factory, result_of, run_job, wait_log, wait_until, watcher)
+from support.tcp import dead_amqp_url
+from support.watcher import (POLL, log_lines, pid_of, process_gone, read_json, recording_factory,
+                             result_of, run_job, wait_log, watcher)
 
 
 
@@ -199,7 +201,8 @@ def test_watchdog_exit_at_before_publish_keeps_the_result(tmp_path):
     pid_of(run_job(state, "jx9", "true"))
     failpoints.wait_hit(state, "watcher.before_publish_finished", timeout=60)
     started = read_json(state / "jobs" / "jx9" / "started.json")
-    wait_until(lambda: process_gone(started["watchdog_pid"]), 30, "the watchdog exited")
+    wait_for(lambda: process_gone(started["watchdog_pid"]), timeout=30, what="the watchdog exited",
+             interval=POLL)
     assert not log_lines(state, "publish failed", "job_id=jx9")
     assert not log_lines(state, "published", "job_id=jx9")
     shown = json.loads(watcher(state, "status", "--job-id", "jx9", "--json").stdout)

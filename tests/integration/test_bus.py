@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import select
-import socket
 import subprocess
 import sys
 import threading
@@ -12,7 +11,9 @@ from collections.abc import Callable, Iterator
 
 import pika
 import pytest
+from support.tcp import dead_amqp_url
 
+from harness.waiting import wait_for
 from tengine_min.broker import Broker
 from tengine_min.bus import topology
 from tengine_min.bus.consumer import Consumer
@@ -21,6 +22,7 @@ from tengine_min.events import names
 from tengine_min.events.envelope import Event
 
 pytestmark = pytest.mark.integration
+POLL = 0.05  # s between looks at what the consumer threads received
 
 
 @pytest.fixture
@@ -66,14 +68,6 @@ def take_all(channel) -> list[Event]:
         events.append(Event.from_json(body))
 
 
-def dead_url() -> str:
-    """An AMQP URL where nothing listens: a broker that is down."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"amqp://guest:guest@127.0.0.1:{port}/%2F"
-
-
 def job_event(name: str = names.FINISHED_PROCESS_JOB, **properties) -> Event:
     return Event(name, source_name="job:test/1/root/job", sender_name="test", properties=properties)
 
@@ -81,7 +75,7 @@ def job_event(name: str = names.FINISHED_PROCESS_JOB, **properties) -> Event:
 # ---------------------------------------------------------------------- publish and consume
 
 
-def test_publish_and_consume_round_trip(broker: Broker, start_consumer, wait_until, recorded_log,
+def test_publish_and_consume_round_trip(broker: Broker, start_consumer, recorded_log,
                                         amqp_channel) -> None:
     received: list[Event] = []
     consumer, thread = start_consumer(broker.url, received.append, logger=recorded_log.logger)
@@ -90,7 +84,7 @@ def test_publish_and_consume_round_trip(broker: Broker, start_consumer, wait_unt
     with Publisher(broker.url, logger=recorded_log.logger) as publisher:
         for event in sent:
             publisher.publish(event)
-    wait_until(lambda: len(received) == 3, timeout=15, what="3 events consumed")
+    wait_for(lambda: len(received) == 3, timeout=15, what="3 events consumed", interval=POLL)
     assert received == sent
     consumer.stop()
     thread.join(timeout=15)
@@ -195,8 +189,8 @@ def test_publisher_gives_up_when_the_broker_stays_down(broker: Broker, recorded_
     publisher.close()
 
 
-def test_close_stops_a_publisher_that_is_retrying(recorded_log, wait_until) -> None:
-    publisher = Publisher(dead_url(), retry_count=1000, retry_interval=0.2,
+def test_close_stops_a_publisher_that_is_retrying(recorded_log) -> None:
+    publisher = Publisher(dead_amqp_url(), retry_count=1000, retry_interval=0.2,
                           logger=recorded_log.logger)
     outcome: list[BaseException] = []
 
@@ -238,30 +232,35 @@ def test_an_unroutable_event_is_retried_after_redeclaring_the_topology(
 # ---------------------------------------------------------------------- consumer
 
 
-def test_consumer_reconnects_after_a_broker_restart(broker: Broker, start_consumer, recorded_log,
-                                                    wait_until) -> None:
+def test_consumer_reconnects_after_a_broker_restart(broker: Broker, start_consumer,
+                                                    recorded_log) -> None:
     received: list[Event] = []
     connects: list[float] = []
     consumer, _ = start_consumer(broker.url, received.append, reconnect_interval=0.2,
                                  logger=recorded_log.logger,
                                  on_connected=lambda: connects.append(time.monotonic()))
-    wait_until(lambda: consumer.connected and len(connects) == 1, timeout=15, what="first connect")
+    wait_for(lambda: consumer.connected and len(connects) == 1, timeout=15, what="first connect",
+             interval=POLL)
     before, after = job_event(n=1), job_event(n=2)
     with Publisher(broker.url) as publisher:
         publisher.publish(before)
-    wait_until(lambda: received == [before], timeout=15, what="event before the restart")
+    wait_for(lambda: received == [before], timeout=15, what="event before the restart",
+             interval=POLL)
 
     broker.stop()
-    wait_until(lambda: not consumer.connected, timeout=15, what="consumer to notice the outage")
+    wait_for(lambda: not consumer.connected, timeout=15, what="consumer to notice the outage",
+             interval=POLL)
     recorded_log.wait_for("^disconnected broker=", timeout=15)
     recorded_log.wait_for(r"^connect failed broker=.* attempt=1 ", timeout=15)
     broker.start()
-    wait_until(lambda: len(connects) == 2 and consumer.connected, timeout=30, what="reconnect")
+    wait_for(lambda: len(connects) == 2 and consumer.connected, timeout=30, what="reconnect",
+             interval=POLL)
     recorded_log.wait_for("^reconnected broker=", timeout=5)
 
     with Publisher(broker.url) as publisher:
         publisher.publish(after)
-    wait_until(lambda: received == [before, after], timeout=15, what="event after the restart")
+    wait_for(lambda: received == [before, after], timeout=15, what="event after the restart",
+             interval=POLL)
 
 
 CONSUMER_THAT_NEVER_ACKS = """
@@ -277,7 +276,7 @@ Consumer(sys.argv[1], handle).run()
 
 
 def test_an_unacked_message_is_redelivered_after_the_consumer_dies(
-    broker: Broker, start_consumer, wait_until
+    broker: Broker, start_consumer
 ) -> None:
     event = job_event(n=1)
     with Publisher(broker.url) as publisher:
@@ -293,12 +292,12 @@ def test_an_unacked_message_is_redelivered_after_the_consumer_dies(
         doomed.wait(timeout=15)
     received: list[Event] = []
     start_consumer(broker.url, received.append)
-    wait_until(lambda: len(received) == 1, timeout=15, what="redelivery")
+    wait_for(lambda: len(received) == 1, timeout=15, what="redelivery", interval=POLL)
     assert received == [event]
 
 
 def test_a_failing_handler_rejects_with_requeue_and_the_event_comes_back(
-    broker: Broker, start_consumer, recorded_log, wait_until, amqp_channel
+    broker: Broker, start_consumer, recorded_log, amqp_channel
 ) -> None:
     seen: list[str] = []
 
@@ -311,7 +310,7 @@ def test_a_failing_handler_rejects_with_requeue_and_the_event_comes_back(
     event = job_event(names.START_JOB)
     with Publisher(broker.url) as publisher:
         publisher.publish(event)
-    wait_until(lambda: len(seen) == 2, timeout=15, what="the event delivered again")
+    wait_for(lambda: len(seen) == 2, timeout=15, what="the event delivered again", interval=POLL)
     assert seen == [event.key, event.key]
     assert recorded_log.matching(
         rf'^handler failed event=start\.job\.job\.tengine key={event.key} '
@@ -322,7 +321,7 @@ def test_a_failing_handler_rejects_with_requeue_and_the_event_comes_back(
 
 
 def test_malformed_messages_are_logged_with_their_bytes_and_dropped(
-    broker: Broker, amqp_channel, start_consumer, recorded_log, wait_until
+    broker: Broker, amqp_channel, start_consumer, recorded_log
 ) -> None:
     channel = amqp_channel(broker.url)
     good = job_event(n=1)
@@ -332,7 +331,7 @@ def test_malformed_messages_are_logged_with_their_bytes_and_dropped(
                               pika.BasicProperties(delivery_mode=2))
     received: list[Event] = []
     consumer, thread = start_consumer(broker.url, received.append, logger=recorded_log.logger)
-    wait_until(lambda: received == [good], timeout=15, what="the valid event")
+    wait_for(lambda: received == [good], timeout=15, what="the valid event", interval=POLL)
     dropped = recorded_log.wait_for("^malformed message dropped ", count=2, timeout=5)
     assert ('error="not JSON: Expecting value at line 1 column 1" bytes=15 '
             'body="b\'not json at all\'"') in dropped[0]
@@ -343,7 +342,7 @@ def test_malformed_messages_are_logged_with_their_bytes_and_dropped(
 
 
 def test_stop_lets_the_current_message_finish_then_run_returns(
-    broker: Broker, start_consumer, wait_until, amqp_channel
+    broker: Broker, start_consumer, amqp_channel
 ) -> None:
     handling, release = threading.Event(), threading.Event()
     finished: list[str] = []
@@ -368,7 +367,7 @@ def test_stop_lets_the_current_message_finish_then_run_returns(
 
 
 def test_consumer_keeps_trying_to_connect_until_stopped(recorded_log) -> None:
-    consumer = Consumer(dead_url(), lambda event: None, reconnect_interval=0.05,
+    consumer = Consumer(dead_amqp_url(), lambda event: None, reconnect_interval=0.05,
                         logger=recorded_log.logger)
     thread = threading.Thread(target=consumer.run, daemon=True)
     thread.start()
@@ -382,7 +381,7 @@ def test_consumer_keeps_trying_to_connect_until_stopped(recorded_log) -> None:
 
 
 def test_a_stopped_consumer_returns_at_once() -> None:
-    consumer = Consumer(dead_url(), lambda event: None)
+    consumer = Consumer(dead_amqp_url(), lambda event: None)
     consumer.stop()
     started = time.monotonic()
     consumer.run()

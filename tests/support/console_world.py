@@ -2,7 +2,7 @@
 
 The store is SQLite in a tmp dir; events published by the console go to an in-process bus that
 hands them to the real Kernel at once and lets everything they cause run to rest, with
-tests/core_sim.py's fake driver and watcher at the boundary (they answer start/kill commands with
+core_sim.py's fake driver and watcher at the boundary (they answer start/kill commands with
 the events a real driver and watchdog send). Failed jobs report a stderr excerpt and the
 watchdog's failure message, as the real watcher does.
 """
@@ -12,9 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from core_sim import HOLD, Sim
 from fastapi.testclient import TestClient
-from model_builders import definitions, expansion, finally_, hadoop_job, hadoop_job_run, job, jobnet
 
 from tengine_min.bus.publisher import PublishFailed
 from tengine_min.config import Settings
@@ -23,6 +21,9 @@ from tengine_min.console.settings import ConsoleSettings
 from tengine_min.core.handlers.commands import StartJob
 from tengine_min.events.envelope import Event
 from tengine_min.watcher.events import failure_message
+
+from .core_sim import HOLD, Sim
+from .templates import definitions, expansion, finally_, hadoop_job, hadoop_job_run, job, jobnet
 
 OUTCOMES: dict[str, int | str] = {
     "/failing/j2": 3,
@@ -140,3 +141,21 @@ def make_world(tmp_path: Path, **console_options) -> World:
                                **console_options)
     client = TestClient(create_app(settings, bus=bus, engine=sim.engine))
     return World(sim, bus, client, state_dir)
+
+
+def make_stuck(world: World) -> str:
+    """A core that dies while starting /serial/a, restarted: the job is stuck (kernel.recover)."""
+    world.bus.drive = False
+    execution_id = world.run("serial")
+    world.sim.commands.clear()  # the start never happened: the core died first
+    world.sim.kernel.recover()
+    world.sim.pump()
+    world.bus.drive = True
+    return execution_id
+
+
+def write_watcher_log(world: World, lines: list[str]) -> None:
+    """The watcher log of the world's state dir, holding `lines`."""
+    log = world.state_dir / "watcher" / "log" / "watcher.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("".join(line + "\n" for line in lines))
