@@ -27,8 +27,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,19 +43,21 @@ from harness.hosts import LocalBackend
 from harness.links import Links
 from tengine_min.broker import Broker
 from tengine_min.bus import topology
+from tengine_min.ports import free_port
 
 from .faults import Faults, Process
 from .history import ClusterStep, History, LogFact, Operation
 from .logs import CoreLog, line_fact, line_job, line_time
-from .observers import ConsoleClient, RunView, event_summary, wait_for
+from .observers import ConsoleClient, RunView, event_summary
+from .processes import ManagedProcess, kill_all, processes_mentioning
 from .recorders import BusRecorder, PhasePoller
 from .report import Evidence
 from .servers import Server
+from .waiting import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 WORK_PREFIX = "tengine-harness-"  # not the hosts' "tgh-": their cleanup removes /tmp/tgh-*
 START_TIMEOUT = 30.0  # s for the core or the console to be ready
-STOP_TIMEOUT = 15.0  # s for a process to end on SIGTERM before SIGKILL
 
 # Short but production-shaped: the same settings a user sets, only shorter times.
 DEFAULT_SETTINGS: dict[str, Any] = {
@@ -86,75 +86,6 @@ class ClusterError(RuntimeError):
     """The cluster could not be brought up or taken down; the message says which part and why."""
 
 
-# --- processes the cluster starts ----------------------------------------------------------------
-
-
-class ManagedProcess:
-    """A process of the cluster (core, console) with its log, signals and a clean stop."""
-
-    def __init__(self, name: str, argv: Sequence[str], env: Mapping[str, str], log_path: Path,
-                 state_dir: Path) -> None:
-        self.name = name
-        self.argv = list(argv)
-        self.env = dict(env)
-        self.log_path = log_path
-        self.state_dir = state_dir
-        self.popen: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Self:
-        with open(self.log_path, "ab") as log:
-            # Own session: a Ctrl-C at the terminal reaches the harness, which stops us in order.
-            self.popen = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL,
-                                          stdout=log, stderr=log, start_new_session=True)
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.popen is not None, f"{self.name} was never started"
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def signal(self, sig: signal.Signals) -> None:
-        if not self.alive():
-            raise ClusterError(f"{self.name} is not running (exit code "
-                               f"{self.popen.returncode if self.popen else None})")
-        self.popen.send_signal(sig)
-
-    def wait(self, timeout: float) -> int:
-        assert self.popen is not None
-        return self.popen.wait(timeout)
-
-    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        """SIGCONT (it may be paused), SIGTERM, then SIGKILL after `timeout`."""
-        if not self.alive():
-            return
-        for sig in (signal.SIGCONT, signal.SIGTERM):
-            try:
-                self.popen.send_signal(sig)
-            except ProcessLookupError:
-                return
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait(10)
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no output)"
-
-    # as a failpoint target: the core's points take its state dir
-    @property
-    def failpoint_state_dir(self) -> Path:
-        return self.state_dir
-
-    @property
-    def failpoint_owner(self) -> tuple[int, int] | None:
-        return None
 
 
 # --- the cluster ----------------------------------------------------------------------------------
@@ -354,7 +285,7 @@ class Cluster:
 
     def start_console(self, port: int | None = None) -> ManagedProcess:
         """Start `tengine console` (on `port`, else a free one) and wait until it answers."""
-        port = port or _free_port()
+        port = port or free_port()
         console = ManagedProcess("console", [sys.executable, "-m", "tengine_min.console",
                                              "--port", str(port)],
                                  self.env(), self._work() / "console.out", self.state_dir).start()
@@ -419,13 +350,7 @@ class Cluster:
             raise ClusterError("cluster teardown left things behind: " + "; ".join(errors))
 
     def _kill_leftover_processes(self) -> None:
-        left = self.leftover_processes()
-        for proc in left:
-            try:
-                proc.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(left, timeout=10)
+        kill_all(self.leftover_processes())
 
     def leftover_processes(self) -> list[psutil.Process]:
         """Live processes the cluster started, or that name its work dir."""
@@ -438,16 +363,7 @@ class Cluster:
             except psutil.NoSuchProcess:
                 pass
         if self.work_dir is not None:
-            needle = str(self.work_dir)
-            for proc in psutil.process_iter():
-                try:
-                    if proc.pid == os.getpid() or proc.status() == psutil.STATUS_ZOMBIE:
-                        continue
-                    if needle in " ".join(proc.cmdline()) or any(
-                            needle in v for v in proc.environ().values()):
-                        found[proc.pid] = proc
-                except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-                    continue
+            found.update((proc.pid, proc) for proc in processes_mentioning(self.work_dir))
         return list(found.values())
 
     # -- what a scenario uses --
@@ -585,9 +501,3 @@ def one_job_definition(jobnet: str, server: str, script: str,
             f"    children:\n"
             f"      - job: j1\n"
             f"        script: {json.dumps(script)}\n")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

@@ -29,7 +29,6 @@ import json
 import os
 import selectors
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,8 @@ import requests
 import toxiproxy
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
+
+from tengine_min.ports import free_port
 
 URL_ENV = "TOXIPROXY_URL"
 SERVER_BINARY = "toxiproxy-server"
@@ -117,7 +118,7 @@ def external_server(url: str) -> ToxiproxyServer:
 
 def start_toxiproxy_server(binary: str, host: str = "127.0.0.1") -> ToxiproxyServer:
     """Start a real ``toxiproxy-server`` on a free port and wait until it answers."""
-    port = _free_port(host)
+    port = free_port(host)
     log_path = _log_file("toxiproxy-server")
     with log_path.open("wb") as log:
         process = subprocess.Popen([binary, "-host", host, "-port", str(port)],
@@ -408,12 +409,6 @@ def _same_listen(wanted: str, actual: str) -> bool:
     """Whether a proxy listening on ``actual`` fits ``wanted`` (port 0: any port, same host)."""
     wanted_host, _, wanted_port = wanted.rpartition(":")
     return wanted == actual or (wanted_port == "0" and actual.rpartition(":")[0] == wanted_host)
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
 
 
 def _log_file(prefix: str) -> Path:

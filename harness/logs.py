@@ -20,7 +20,8 @@ from typing import Any
 import paramiko
 
 from .history import History
-from .observers import JobView, wait_for
+from .observers import JobView
+from .waiting import wait_for
 
 
 def pinned_testinfra_host(hostspec: str, *, known_hosts: Path, key_file: Path,

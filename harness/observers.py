@@ -1,8 +1,5 @@
-"""What a person would look at on the console, read by the harness through its JSON API, and
-the one way the harness waits.
+"""What a person would look at on the console, read by the harness through its JSON API.
 
-- `wait_for(condition, timeout=..., what=...)`: the first truthy value, or an AssertionError that
-  carries the last state seen and the history when the deadline passes.
 - `ConsoleClient`: the console's JSON API (`/api/executions`, `/api/events`, run, stop).
 - `RunView`: one execution seen through the console: `job(path)`, `wait_for_job(path, phase=)`,
   `events()`, and a person's actions on it (force stop), each an `Operation` in the history.
@@ -14,41 +11,16 @@ poller, the bus recorder); the logs (the watcher's over ssh, the core's) in `log
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import requests
 
 from .history import History, Operation
+from .waiting import wait_for
 
-T = TypeVar("T")
-POLL = 0.1  # s between looks while waiting
 FINAL_PHASES = {"success", "error", "stuck"}  # a job leaves them only by a rerun
-
-
-# --- waiting ------------------------------------------------------------------------------------
-
-
-def wait_for(condition: Callable[[], T], *, timeout: float, what: str,
-             last_seen: Callable[[], str] | None = None, history: History | None = None,
-             interval: float = POLL) -> T:
-    """The first truthy value of ``condition()``. After ``timeout`` s: AssertionError naming
-    ``what``, the last state seen and the history so far."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            message = f"timed out after {timeout:g} s waiting for {what}"
-            if last_seen is not None:
-                message += f"\nlast seen: {last_seen()}"
-            if history is not None:
-                message += f"\nhistory (last 40 entries):\n{history.as_text(last=40)}"
-            raise AssertionError(message)
-        time.sleep(interval)
 
 
 # --- the console's JSON API ---------------------------------------------------------------------

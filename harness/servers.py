@@ -17,7 +17,8 @@ from harness.links import Link
 
 from .history import History, Operation
 from .logs import LogLines, WatcherLog
-from .observers import JobView, wait_for
+from .observers import JobView
+from .waiting import wait_for
 
 GATED_SCRIPT = """#!/bin/sh
 while [ ! -e "$HOME/go" ]; do sleep 0.1; done

@@ -12,7 +12,7 @@ import pytest
 
 from harness.faults import LINK_CUTS
 from harness.logs import ssh_attempt
-from tengine_min.core.phases import ERROR, TIMEOUT, USER_STOP, human_label
+from tengine_min.model.phases import ERROR, TIMEOUT, USER_STOP, human_label
 
 STOPPED = human_label(ERROR, USER_STOP)  # エラー終了(強制停止済), the console's own label
 TIMED_OUT = human_label(ERROR, TIMEOUT)  # エラー終了(タイムアウト強制停止済)

@@ -22,7 +22,7 @@ from playwright.sync_api import expect
 
 from benchmarks import generate
 from harness.cluster import REPO, ClusterError
-from harness.observers import wait_for
+from harness.waiting import wait_for
 
 
 

@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import pwd
-import random
 import signal
 import socket
 import subprocess
@@ -33,6 +32,7 @@ from pathlib import Path
 import psutil
 
 from tengine_min.logfmt import kv
+from tengine_min.ports import NoFreePort, free_port
 
 RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 EPMD = "epmd"
@@ -145,12 +145,16 @@ class Broker:
                         "use another state dir or drop the argument"
                     )
             return stored
-        chosen: set[int] = set()
-        amqp = amqp_port if amqp_port is not None else _free_port(chosen)
-        chosen.add(amqp)
-        dist = _free_port(chosen)
-        chosen.add(dist)
-        epmd = _free_port(chosen)
+        chosen: set[int] = set(RESERVED_PORTS)
+        try:
+            amqp = amqp_port if amqp_port is not None else free_port(exclude=chosen,
+                                                                     within=PORT_RANGE)
+            chosen.add(amqp)
+            dist = free_port(exclude=chosen, within=PORT_RANGE)
+            chosen.add(dist)
+            epmd = free_port(exclude=chosen, within=PORT_RANGE)
+        except NoFreePort as exc:
+            raise BrokerError(str(exc)) from exc
         settings = BrokerSettings(
             node_name=node_name or f"tengine-{amqp}@localhost",
             amqp_port=amqp,
@@ -168,7 +172,8 @@ class Broker:
         return settings
 
     def _environment(self) -> dict[str, str]:
-        """Every RABBITMQ_* location points into the state dir: nothing is shared with the system node."""
+        """Every RABBITMQ_* location points into the state dir: nothing is shared with the system
+        node."""
         s = self.state_dir
         env = {
             "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
@@ -220,7 +225,8 @@ class Broker:
                 (s / sub).mkdir(parents=True, exist_ok=True)
             (s / "etc" / "rabbitmq.conf").write_text(self._config_text())
             (s / "etc" / "enabled_plugins").write_text("[].\n")  # no plugins
-            (s / "etc" / "rabbitmq-env.conf").write_text("# empty: every setting comes from the environment\n")
+            (s / "etc" / "rabbitmq-env.conf").write_text(
+                "# empty: every setting comes from the environment\n")
             for path in [s, *s.rglob("*")]:
                 os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
         except OSError as exc:
@@ -243,7 +249,8 @@ class Broker:
                 continue
         return found
 
-    def _split(self, procs: list[psutil.Process]) -> tuple[list[psutil.Process], list[psutil.Process]]:
+    def _split(self, procs: list[psutil.Process]
+               ) -> tuple[list[psutil.Process], list[psutil.Process]]:
         """(node processes, epmd processes)."""
         node, epmd = [], []
         for proc in procs:
@@ -298,7 +305,8 @@ class Broker:
         """Start the node (or find it running) and return once AMQP accepts a connection."""
         if not RABBITMQ_SERVER.exists():
             raise BrokerError(
-                f"{RABBITMQ_SERVER} not found: install Debian's broker (apt-get install rabbitmq-server)"
+                f"{RABBITMQ_SERVER} not found: install Debian's broker "
+                "(apt-get install rabbitmq-server)"
             )
         _rabbitmq_account()  # fails early, and clearly, without root
         deadline = time.monotonic() + timeout
@@ -312,7 +320,8 @@ class Broker:
             return
         self._prepare_dirs()
         self._check_ports_free(epmd_running=bool(epmd), deadline=deadline)
-        log.info("broker starting %s", kv(node=self.settings.node_name, port=self.settings.amqp_port,
+        log.info("broker starting %s", kv(node=self.settings.node_name,
+                                             port=self.settings.amqp_port,
                                              state_dir=self.state_dir))
         try:
             if not epmd:
@@ -354,7 +363,7 @@ class Broker:
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
-                    start_new_session=True,  # own process group: a crash of ours never takes it down
+                    start_new_session=True,  # own process group: our crash never takes it down
                     user=user.pw_uid if switch else None,
                     group=user.pw_gid if switch else None,
                     extra_groups=[] if switch else None,
@@ -386,8 +395,9 @@ class Broker:
                 raise BrokerError(f"node {self.settings.node_name} exited during start-up\n"
                                   f"{self._log_tails()}")
             if time.monotonic() > deadline:
-                raise BrokerError(f"node {self.settings.node_name} did not accept AMQP connections on "
-                                  f"port {self.settings.amqp_port} in time\n{self._log_tails()}")
+                raise BrokerError(f"node {self.settings.node_name} did not accept AMQP "
+                                  f"connections on port {self.settings.amqp_port} in time\n"
+                                  f"{self._log_tails()}")
             time.sleep(0.2)
 
     def _log_tails(self) -> str:
@@ -407,7 +417,8 @@ class Broker:
             log.info("broker stopping %s", kv(node=self.settings.node_name, pid=beam.pid))
             _signal(beam, signal.SIGTERM)
             if not self._wait_gone(lambda: self._split(self._our_processes())[0], deadline):
-                log.warning("broker did not stop in time, killing %s", kv(node=self.settings.node_name))
+                log.warning("broker did not stop in time, killing %s",
+                            kv(node=self.settings.node_name))
         self._kill_everything()
         left = self._our_processes()
         if left:
@@ -475,7 +486,8 @@ def _rabbitmq_account() -> pwd.struct_passwd:
         user = pwd.getpwnam(RABBITMQ_USER)
     except KeyError:
         raise BrokerError(
-            "no 'rabbitmq' user on this machine: install Debian's broker (apt-get install rabbitmq-server)"
+            "no 'rabbitmq' user on this machine: install Debian's broker "
+            "(apt-get install rabbitmq-server)"
         ) from None
     if os.getuid() not in (0, user.pw_uid):
         raise BrokerError(
@@ -499,7 +511,8 @@ def _check_reachable(state_dir: Path, user: pwd.struct_passwd) -> None:
         if not ok:
             raise BrokerError(
                 f"the rabbitmq user cannot enter {folder} (mode {oct(st.st_mode & 0o777)}), so it "
-                f"cannot reach {state_dir}: put the broker state dir under a searchable path such as /tmp"
+                f"cannot reach {state_dir}: put the broker state dir under a searchable path "
+                "such as /tmp"
             )
 
 
@@ -527,8 +540,8 @@ def _bind_problem(port: int, host: str = "127.0.0.1") -> str | None:
             sock.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                return (f"{host}:{port} is taken by another process (see `ss -ltnp | grep {port}`); "
-                        "stop it or use another state dir")
+                return (f"{host}:{port} is taken by another process "
+                        f"(see `ss -ltnp | grep {port}`); stop it or use another state dir")
             if exc.errno == errno.EADDRNOTAVAIL:
                 return f"{host} is not an address of this machine"
             return f"cannot listen on {host}:{port}: {exc.strerror}"
@@ -551,16 +564,6 @@ def _port_accepts(port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def _free_port(exclude: set[int]) -> int:
-    for _ in range(200):
-        port = random.randrange(*PORT_RANGE)
-        if port in exclude or port in RESERVED_PORTS:
-            continue
-        if _bind_problem(port) is None:
-            return port
-    raise BrokerError(f"no free port found in {PORT_RANGE[0]}..{PORT_RANGE[1]}")
 
 
 def _signal(proc: psutil.Process, signum: int) -> None:

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from .bus import envelope as ev
-from .bus.envelope import Event
 from .config import ConfigError, Settings, load_settings
-from .core import phases as ph
+from .events import names as ev
+from .events.envelope import Event
+from .model import phases as ph
 from .resources import ResourceError, load_resources
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -335,7 +335,7 @@ def publish_stored(settings: Settings, engine, outbox_id: int, event: Event) -> 
     broker cannot be reached the row stays: the core's relay publishes it later."""
     import logging
 
-    from .bus import Publisher, PublishFailed
+    from .bus.publisher import Publisher, PublishFailed
     from .bus.topology import redact
     from .store import repo
     from .store.db import write_transaction

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from .bus import envelope as ev
-from .bus.envelope import Event
 from .config import Settings
+from .events import names as ev
+from .events.envelope import Event
 from .model.execution import Execution
 from .model.instantiate import InstantiationError, instantiate
 from .model.nodes import DEFAULT_KILLING_SIGNAL_INTERVAL, DEFAULT_KILLING_SIGNALS

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
+import subprocess
 import sys
 import time
 from contextlib import ExitStack
@@ -34,19 +34,21 @@ def add_demo_command(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_demo)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _tengine(*args: str, env: dict[str, str]) -> int:
+    """`tengine ARGS...` as its own process on this terminal, as a person would run it."""
+    from .processes import tengine_command
+
+    sys.stdout.flush()  # what the demo printed comes before what the command prints
+    return subprocess.run(tengine_command(*args), env=env).returncode
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from .broker import Broker
-    from .cli import main as tengine
     from .config import load_settings
     from .model.render import render_template
+    from .ports import free_port
     from .processes import spawn, stop, tengine_command, wait_http
 
     console = Console()
@@ -59,7 +61,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     keep = sys.stdin.isatty() if args.keep is None else args.keep
 
     console.rule(f"[bold]1. validate {args.examples}")
-    if tengine(["validate", str(args.examples)]) != 0:
+    if _tengine("validate", str(args.examples), env=env) != 0:
         return 1
     from .model.loader import load
 
@@ -78,7 +80,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         # A free port can be taken by someone else before the console binds it: with a port of
         # our choosing, try another one.
         for attempt in range(1 if args.port else 3):
-            port = args.port or _free_port()
+            port = args.port or free_port()
             web = spawn(tengine_command("console", "--port", str(port)), env,
                         state / "log" / "console.out")
             stack.callback(stop, web)
@@ -94,9 +96,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"core: pid {core.pid} (log {settings.core_log})\nconsole: {url}/")
 
         console.rule("[bold]3. load the examples and run the demo jobnet")
-        if tengine(["load", str(args.examples)]) != 0:
+        if _tengine("load", str(args.examples), env=env) != 0:
             return 1
-        code = tengine(["run", DEMO_JOBNET, "--wait"])
+        code = _tengine("run", DEMO_JOBNET, "--wait", env=env)
 
         console.rule("[bold]4. where to look")
         print(f"state dir:        {state}\n"

@@ -11,17 +11,16 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `benchmarks` lives beside `tengine_min`, outside the package
-    sys.path.insert(0, str(ROOT))
+# `benchmarks` lives beside `tengine_min`, outside the package: pytest's pythonpath has the root.
+from benchmarks import bench_definitions as bench
+from benchmarks import generate
+from tengine_min.model import nodes
+from tengine_min.model.instantiate import instantiate
+from tengine_min.model.nodes import Definitions, Node, Where
+from tengine_min.model.ruby import read_ruby
+from tengine_min.model.validator import validate
 
-from benchmarks import bench_definitions as bench  # noqa: E402
-from benchmarks import generate  # noqa: E402
-from tengine_min.model import nodes  # noqa: E402
-from tengine_min.model.instantiate import instantiate  # noqa: E402
-from tengine_min.model.nodes import Definitions, Node, Where  # noqa: E402
-from tengine_min.model.ruby_dsl import read_ruby  # noqa: E402
-from tengine_min.model.validator import validate  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def small_big_jobnet(seed: int = 2011) -> Definitions:

@@ -1,14 +1,16 @@
-"""The console's JSON API on a real store driven by the real kernel (tests/console_world.py):
+"""The console's JSON API on a real store driven by the real kernel (support/console_world.py):
 every endpoint, its answers, and for each kind of bad input the 4xx, its detail, and that the
 store did not change."""
 
 from __future__ import annotations
 
 import pytest
-from console_world import World, make_world
+from support.console_world import World, make_stuck, make_world, write_watcher_log
 from sqlalchemy import select
 
-from tengine_min.bus import envelope as ev
+from tengine_min.core.handlers import registry
+from tengine_min.events import names as ev
+from tengine_min.model.phases import ERROR, STUCK, SUCCESS, USER_STOP, human_label
 from tengine_min.store import schema
 
 
@@ -65,7 +67,8 @@ def test_run_creates_an_execution_that_runs_to_success(world):
                if row.event["key"] == body["event_key"])
     detail = world.execution(execution_id)
     assert detail["phase"] == "success"
-    assert detail["phase_label"] == {"ja": "正常終了", "en": "success"}
+    assert detail["phase_label"] == {"ja": human_label(SUCCESS),
+                                     "en": human_label(SUCCESS, lang="en")}
     assert [v["name_path"] for v in detail["vertices"]] == [
         "/jn0004", "/jn0004/j1", "/jn0004/j2", "/jn0004/j3", "/jn0004/j4",
         "/jn0004/finally", "/jn0004/finally/jn0004_f"]
@@ -144,7 +147,7 @@ def test_executions_list_filters_and_pages(world):
     page2 = world.client.get("/api/executions", params={"per_page": 3, "page": 2}).json()
     assert (page2["total"], page2["pages"], len(page2["items"])) == (4, 2, 1)
     item = listed["items"][1]
-    assert item["phase_label"] == {"ja": "エラー終了", "en": "error"}
+    assert item["phase_label"] == {"ja": human_label(ERROR), "en": human_label(ERROR, lang="en")}
     assert item["actions"] == {"stop": False, "status": False, "rerun": True}
 
 
@@ -177,7 +180,7 @@ def test_stop_a_running_job_ends_it_force_stopped(world):
     assert response.json()["event_type_name"] == ev.STOP_JOB
     long = world.vertex(execution_id, "/holding/long")
     assert long["phase"] == "error" and long["stop_reason"] == "user_stop"
-    assert long["phase_label"]["ja"] == "エラー終了(強制停止済)"
+    assert long["phase_label"]["ja"] == human_label(ERROR, USER_STOP)
     assert world.vertex(execution_id, "/holding/inner/held")["phase"] == "running"
     assert world.execution(execution_id)["phase"] == "running"
     # A second stop of the finished job is refused, and changes nothing.
@@ -194,7 +197,7 @@ def test_stop_a_jobnet_then_the_root_ends_error(world):
     response = world.client.post(f"/api/jobnets/{inner['id']}/stop")
     assert response.status_code == 202, response.text
     assert world.vertex(execution_id, "/holding/inner")["phase_label"]["ja"] == \
-        "エラー終了(強制停止済)"
+        human_label(ERROR, USER_STOP)
     assert world.vertex(execution_id, "/holding/inner/held")["stop_reason"] == "user_stop"
     world.client.post(f"/api/jobs/{long['id']}/stop")
     assert world.execution(execution_id)["phase"] == "error"
@@ -206,7 +209,7 @@ def test_stop_an_execution(world):
     assert response.status_code == 202, response.text
     detail = world.execution(execution_id)
     assert detail["phase"] == "error" and detail["stop_reason"] == "user_stop"
-    assert detail["phase_label"]["ja"] == "エラー終了(強制停止済)"
+    assert detail["phase_label"]["ja"] == human_label(ERROR, USER_STOP)
     assert_refused(world, "POST", f"/api/executions/{execution_id}/stop", 409,
                    "already ended")
     assert_refused(world, "POST", "/api/executions/nope/stop", 404, "nope")
@@ -218,17 +221,6 @@ def test_stop_an_execution(world):
 
 
 # --- stuck, status change, rerun ----------------------------------------------------------------
-
-
-def make_stuck(world: World) -> str:
-    """A core that dies while starting /serial/a, restarted: the job is stuck (kernel.recover)."""
-    world.bus.drive = False
-    execution_id = world.run("serial")
-    world.sim.commands.clear()  # the start never happened: the core died first
-    world.sim.kernel.recover()
-    world.sim.pump()
-    world.bus.drive = True
-    return execution_id
 
 
 def test_a_stuck_job_shows_tengines_notice_and_offers_status_change(world):
@@ -251,11 +243,16 @@ def test_status_change_fires_nothing_and_rerun_from_there_ends_success(world):
     events_before = world.client.get("/api/events").json()["total"]
     response = world.client.post(f"/api/vertices/{a['id']}/status", json={"status": "error"})
     assert response.status_code == 200, response.text
-    assert "状態不明" in response.json()["message"]
+    assert human_label(STUCK) in response.json()["message"]
     assert world.vertex(execution_id, "/serial/a")["phase"] == "error"
     assert world.vertex(execution_id, "/serial/b")["phase"] == "initialized"
-    assert len(outbox_rows(world)) == outbox_before  # Tengine: a direct update, fires nothing
-    assert world.client.get("/api/events").json()["total"] == events_before
+    # Tengine fires nothing: the one new outbox row is the console's command to the core, and
+    # the one new event is that command (stored by the core that applied it).
+    added = outbox_rows(world)[outbox_before:]
+    assert [row.event["event_type_name"] for row in added] == [ev.CHANGE_STATUS_JOB]
+    events = world.client.get("/api/events").json()
+    assert events["total"] == events_before + 1
+    assert events["items"][0]["key"] == added[0].event["key"]
     response = world.client.post(f"/api/jobs/{a['id']}/rerun", json={"spot": False})
     assert response.status_code == 202, response.text
     assert response.json()["event_type_name"] == ev.RESTART_JOB
@@ -273,6 +270,81 @@ def test_status_change_of_the_root_sets_its_execution(world):
     assert detail["phase"] == "error" and detail["finished_at"] is not None
 
 
+def test_status_change_is_a_command_event_the_core_applies(world):
+    execution_id = make_stuck(world)
+    a = world.vertex(execution_id, "/serial/a")
+    response = world.client.post(f"/api/vertices/{a['id']}/status", json={"status": "error"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["event_type_name"] == ev.CHANGE_STATUS_JOB
+    assert body["published"] is True and body["applied"] is True
+    assert body["message"] == ("status of /serial/a changed: stuck / 状態不明 -> "
+                               "error / エラー終了")
+    [command] = [e for e in world.bus.published if e.key == body["event_key"]]
+    assert command.properties["status"] == "error"
+    assert command.properties["target_job_id"] == a["id"]
+    assert command.properties["execution_id"] == execution_id
+    # The core applied it: the command is in the core's list of processed events.
+    assert command.key in [e.key for e in world.sim.processed]
+
+
+def test_status_change_is_not_written_by_the_console_while_the_broker_is_down(world):
+    execution_id = make_stuck(world)
+    a = world.vertex(execution_id, "/serial/a")
+    world.bus.down = True
+    response = world.client.post(f"/api/vertices/{a['id']}/status", json={"status": "error"})
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["published"] is False and body["applied"] is False
+    assert body["message"].startswith("status change requested: /serial/a stuck / 状態不明 -> ")
+    assert "the core applies it when it handles the event" in body["message"]
+    assert world.vertex(execution_id, "/serial/a")["phase"] == "stuck"
+    pending = [r for r in outbox_rows(world) if r.published_at is None]
+    assert [r.event["event_type_name"] for r in pending] == [ev.CHANGE_STATUS_JOB]
+    # The core's relay publishes it once the broker is back, and the core applies it.
+    world.bus.down = False
+    world.sim.settle()
+    assert world.vertex(execution_id, "/serial/a")["phase"] == "error"
+
+
+def test_status_change_says_requested_when_the_core_is_too_busy_to_apply_it_in_time(tmp_path):
+    world = make_world(tmp_path, status_change_wait=0.2)
+    execution_id = make_stuck(world)
+    root = world.execution(execution_id)["root_jobnet_id"]
+    world.bus.busy = True
+    response = world.client.post(f"/api/vertices/{root}/status", json={"status": "success"})
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["published"] is True and body["applied"] is False
+    assert body["message"] == ("status change requested: /serial running / 実行中 -> "
+                               "success / 正常終了; the core applies it when it handles the "
+                               "event")
+    detail = world.execution(execution_id)
+    assert detail["phase"] == "running" and detail["finished_at"] is None
+    world.bus.catch_up()
+    detail = world.execution(execution_id)
+    assert detail["phase"] == "success" and detail["finished_at"] is not None
+    assert world.vertex(execution_id, "/serial")["phase"] == "success"
+
+
+def test_status_change_whose_handling_fails_says_what_the_core_made_of_it(world, monkeypatch):
+    execution_id = make_stuck(world)
+    b = world.vertex(execution_id, "/serial/b")
+
+    def broken(ctx):
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(registry.HANDLERS, ev.CHANGE_STATUS_JOB, broken)
+    response = world.client.post(f"/api/vertices/{b['id']}/status", json={"status": "success"})
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["applied"] is False
+    assert body["message"] == ("status change of /serial/b to success / 正常終了 handled by the "
+                               "core: it is stuck / 状態不明")
+    b = world.vertex(execution_id, "/serial/b")
+    assert b["phase"] == "stuck" and "RuntimeError: boom" in b["reason"]
+
+
 def test_status_change_refuses_bad_input(world):
     execution_id = world.run("hadoop")
     hjr = world.vertex(execution_id, "/hadoop/hjr")
@@ -286,6 +358,8 @@ def test_status_change_refuses_bad_input(world):
                    json={"status": "error"})
     assert_refused(world, "POST", f"/api/vertices/{box['id']}/status", 409, "hadoop_job",
                    json={"status": "error"})
+    # answered by the console at once: no command went to the core
+    assert [e.event_type_name for e in world.bus.published] == [ev.START_EXECUTION]
 
 
 def test_spot_rerun_runs_only_the_selected_job(world):
@@ -324,12 +398,6 @@ def test_rerun_refuses_bad_input(world):
 
 
 # --- job detail (D6) ----------------------------------------------------------------------------
-
-
-def write_watcher_log(world: World, lines: list[str]) -> None:
-    log = world.state_dir / "watcher" / "log" / "watcher.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log.write_text("".join(line + "\n" for line in lines))
 
 
 def test_job_detail_has_reason_exit_status_stderr_tail_events_and_watcher_log(world):

@@ -8,10 +8,11 @@ import subprocess
 import sys
 
 import pytest
-from console_world import make_world
+from support.console_world import make_world
 
 from tengine_min.config import Settings
-from tengine_min.console import ConsoleConfigError, ConsoleSettings, create_app
+from tengine_min.console.app import create_app
+from tengine_min.console.settings import ConsoleConfigError, ConsoleSettings
 from tengine_min.console.auth import credentials_ok, is_loopback
 
 TOKEN = "s3cret-token"

@@ -7,10 +7,9 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from model_builders import definitions, job, jobnet
+from support.templates import definitions, job, jobnet
 from sqlalchemy import select
 
-from tengine_min.bus.envelope import Event
 from tengine_min.console.filters import (
     LEVELS,
     EventFilter,
@@ -23,6 +22,7 @@ from tengine_min.console.filters import (
     parse_text,
     parse_time,
 )
+from tengine_min.events.envelope import Event
 from tengine_min.model.instantiate import instantiate
 from tengine_min.store import repo, schema
 from tengine_min.store.db import engine_for, write_transaction

@@ -9,8 +9,9 @@ from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from console_world import World, make_world
-from test_console_api import make_stuck, write_watcher_log
+from support.console_world import World, make_stuck, make_world, write_watcher_log
+
+from tengine_min.model.phases import ERROR, INITIALIZED, STUCK, SUCCESS, USER_STOP, human_label
 
 
 @pytest.fixture
@@ -69,7 +70,7 @@ def test_a_stuck_job_shows_the_notice_and_status_change_on_the_screens(world):
     execution_id = make_stuck(world)
     assert "実行中[状態が不明なジョブあり]" in page(world, "/executions")
     monitor = page(world, f"/executions/{execution_id}")
-    assert "状態不明" in monitor
+    assert human_label(STUCK) in monitor
     a = world.vertex(execution_id, "/serial/a")
     assert hrefs(monitor, rf"/vertices/{a['id']}/status")
 
@@ -107,7 +108,7 @@ def test_force_stop_from_the_monitor_asks_first_and_comes_back_with_a_message(wo
     assert "stop requested" in parse_qs(urlsplit(location).query)["msg"][0]
     after = page(world, location)
     assert 'id="message"' in after
-    assert "エラー終了(強制停止済)" in after
+    assert human_label(ERROR, USER_STOP) in after
     # The same button again: the job has ended, an error page says why (409).
     refused = world.client.post(f"/vertices/{long['id']}/stop", data={})
     assert refused.status_code == 409 and "already ended" in unescape(refused.text)
@@ -157,7 +158,8 @@ def test_status_change_and_rerun_through_their_forms(world):
     execution_id = make_stuck(world)
     a = world.vertex(execution_id, "/serial/a")
     form = page(world, f"/vertices/{a['id']}/status?next=/executions/{execution_id}")
-    assert all(label in form for label in ("初期化済", "正常終了", "エラー終了", "更新する"))
+    assert all(label in form for label in (human_label(INITIALIZED), human_label(SUCCESS),
+                                            human_label(ERROR), "更新する"))
     response = world.client.post(f"/vertices/{a['id']}/status",
                                  data={"status": "error", "next": f"/executions/{execution_id}"},
                                  follow_redirects=False)
@@ -173,6 +175,29 @@ def test_status_change_and_rerun_through_their_forms(world):
     assert world.vertex(execution_id, "/serial/b")["phase"] == "initialized"  # spot: only a
     bad = world.client.post(f"/vertices/{a['id']}/rerun", data={"method": "sideways"})
     assert bad.status_code == 422
+
+
+def test_the_status_form_answers_what_the_core_did(tmp_path):
+    world = make_world(tmp_path, status_change_wait=0.2)
+    execution_id = make_stuck(world)
+    a = world.vertex(execution_id, "/serial/a")
+
+    def post(status: str) -> str:
+        response = world.client.post(f"/vertices/{a['id']}/status",
+                                     data={"status": status,
+                                           "next": f"/executions/{execution_id}"},
+                                     follow_redirects=False)
+        assert response.status_code == 303
+        return parse_qs(urlsplit(response.headers["location"]).query)["msg"][0]
+
+    assert post("error") == "status of /serial/a changed: stuck / 状態不明 -> error / エラー終了"
+    world.bus.busy = True  # the core has not got to it within the wait
+    message = post("success")
+    assert message == ("status change requested: /serial/a error / エラー終了 -> success / "
+                       "正常終了; the core applies it when it handles the event")
+    assert world.vertex(execution_id, "/serial/a")["phase"] == "error"
+    world.bus.catch_up()
+    assert world.vertex(execution_id, "/serial/a")["phase"] == "success"
 
 
 def test_confirm_an_event_from_the_event_screen(world):

@@ -1,5 +1,5 @@
 """The console reads an ssh server's watcher log lines over ssh (D6): against a small real ssh
-server on 127.0.0.1 (tests/sshd_support.py) that runs the grep with /bin/sh, on a log file
+server on 127.0.0.1 (tests/support/sshd.py) that runs the grep with /bin/sh, on a log file
 written here."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sshd_support import MiniSshd, make_key, public_line
+from support.sshd import MiniSshd, make_key, public_line
 
 from tengine_min.config import Settings
 from tengine_min.console.watcher_log import watcher_log

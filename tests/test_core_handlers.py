@@ -1,15 +1,16 @@
 """The jobnet state machine, driven through the real kernel with a fake driver/watcher
-(tests/core_sim.py): structures to success, failures, force stops, late results, reruns."""
+(tests/support/core_sim.py): structures to success, failures, force stops, late results, reruns."""
 
 from __future__ import annotations
 
 import pytest
-from core_sim import HOLD, Sim, run_to_end
-from model_builders import definitions, expansion, finally_, hadoop_job, hadoop_job_run, job, jobnet
+from support.core_sim import HOLD, Sim, run_to_end
+from support.templates import (definitions, expansion, finally_, hadoop_job, hadoop_job_run, job,
+                               jobnet)
 
-from tengine_min.bus import envelope as ev
-from tengine_min.bus.envelope import Event
-from tengine_min.core.phases import human_label
+from tengine_min.events import names as ev
+from tengine_min.events.envelope import Event
+from tengine_min.model.phases import DYING, ERROR, SUCCESS, USER_STOP, human_label
 from tengine_min.store import repo
 from tengine_min.store.db import write_transaction
 
@@ -208,7 +209,7 @@ def test_force_stop_of_a_job_runs_finally_and_fails_the_root(tmp_path):
     sim.settle()
     sim.stop("/jn0004/j2")
     assert sim.phase("/jn0004/j2") == "dying"
-    assert human_label("dying", sim.vertex("/jn0004/j2").stop_reason) == "強制停止中"
+    assert human_label(DYING, sim.vertex("/jn0004/j2").stop_reason) == human_label(DYING)  # plain
     [kill] = sim.commands
     assert (kill.pid, kill.signals, kill.interval) == (sim.vertex("/jn0004/j2").pid, ("KILL",), 5)
     sim.settle()
@@ -240,8 +241,8 @@ def test_force_stop_of_a_jobnet_stops_its_jobs_and_fails_upwards(tmp_path):
         "/r/n/finally": "initialized", "/r/n/finally/nf": "initialized",  # finally skipped
         "/r/next": "initialized", "/r/finally": "success", "/r/finally/f": "success"}
     n, a = sim.vertex("/r/n"), sim.vertex("/r/n/a")
-    assert human_label(n.phase, n.stop_reason) == "エラー終了(強制停止済)"
-    assert human_label(a.phase, a.stop_reason) == "エラー終了(強制停止済)"
+    assert human_label(n.phase, n.stop_reason) == human_label(ERROR, USER_STOP)
+    assert human_label(a.phase, a.stop_reason) == human_label(ERROR, USER_STOP)
     assert sim.vertex("/r").stop_reason is None
     assert edge_phases(sim, "/r", "/r/n", "/r/finally") == {"closed", "transmitted"}
     assert edge_phases(sim, "/r/n/finally") == {"active"}  # it never ran
@@ -259,7 +260,7 @@ def test_force_stop_of_the_root_skips_finally(tmp_path):
     assert phases["/jn0004/finally"] == "initialized"  # finally stays 初期化済
     for path in ("/jn0004", "/jn0004/j1"):
         row = sim.vertex(path)
-        assert human_label(row.phase, row.stop_reason) == "エラー終了(強制停止済)"
+        assert human_label(row.phase, row.stop_reason) == human_label(ERROR, USER_STOP)
     exe = sim.execution_row()
     assert (exe.phase, exe.stop_reason) == ("error", "user_stop")
     assert sim.events_of(ev.ERROR_EXECUTION)[0].properties["stop_reason"] == "user_stop"
@@ -358,7 +359,7 @@ def test_a_job_that_exits_0_while_being_stopped_succeeds(tmp_path):
     sim.finish_held("/r/a", 0)
     sim.settle()
     a = sim.vertex("/r/a")
-    assert a.phase == "success" and human_label(a.phase, a.stop_reason) == "正常終了"
+    assert a.phase == "success" and human_label(a.phase, a.stop_reason) == human_label(SUCCESS)
     assert sim.phase("/r/b") == "success" and sim.phase("/r") == "success"
 
 

@@ -6,17 +6,17 @@ from __future__ import annotations
 import logging
 
 import pytest
-from core_sim import HOLD, Sim, run_to_end
+from support.core_sim import HOLD, Sim, run_to_end
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from model_builders import definitions, finally_, job, jobnet
+from support.templates import definitions, finally_, job, jobnet
 
-from tengine_min.bus import envelope as ev
-from tengine_min.bus.envelope import Event
-from tengine_min.core import handlers
-from tengine_min.core.handlers import StartJob
+from tengine_min.core.handlers import registry
+from tengine_min.core.handlers.commands import StartJob
 from tengine_min.core.kernel import Kernel
-from tengine_min.core.phases import human_label
+from tengine_min.events import names as ev
+from tengine_min.events.envelope import Event
+from tengine_min.model.phases import ERROR, TIMEOUT, human_label
 from tengine_min.store import repo
 from tengine_min.store.db import write_transaction
 
@@ -67,7 +67,7 @@ def test_a_handler_exception_marks_the_target_stuck_and_fires_error_tengined(tmp
         repo.update_vertex(ctx.conn, ctx.props["target_job_id"], reason="half-written")
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setitem(handlers.HANDLERS, ev.FINISHED_PROCESS_JOB, broken)
+    monkeypatch.setitem(registry.HANDLERS, ev.FINISHED_PROCESS_JOB, broken)
     [(start, pid)] = sim.running.values()
     finished = sim.finished_event(start, pid, exit_status=0)
     sim.send(finished)  # returns normally: the message would be acked
@@ -94,7 +94,7 @@ def test_a_handler_exception_marks_the_target_stuck_and_fires_error_tengined(tmp
 ])
 def test_stuck_goes_where_tengine_puts_it(tmp_path, monkeypatch, event_type_name, target):
     sim = Sim(tmp_path, definitions(jobnet("r", job("a", "a.sh"))), "r")
-    monkeypatch.setitem(handlers.HANDLERS, event_type_name,
+    monkeypatch.setitem(registry.HANDLERS, event_type_name,
                         lambda ctx: (_ for _ in ()).throw(KeyError("x")))
     sim.start()
     sim.settle()
@@ -104,7 +104,7 @@ def test_stuck_goes_where_tengine_puts_it(tmp_path, monkeypatch, event_type_name
 
 def test_a_failing_execution_event_marks_the_execution_stuck(tmp_path, monkeypatch):
     sim = Sim(tmp_path, definitions(jobnet("r", job("a", "a.sh"))), "r")
-    monkeypatch.setitem(handlers.HANDLERS, ev.START_EXECUTION,
+    monkeypatch.setitem(registry.HANDLERS, ev.START_EXECUTION,
                         lambda ctx: (_ for _ in ()).throw(ValueError("bad")))
     sim.start()
     assert sim.execution_row().phase == "stuck"
@@ -180,9 +180,9 @@ def test_a_timeout_schedule_stops_the_execution_with_stop_reason_timeout(tmp_pat
     [stop] = sim.events_of(ev.STOP_EXECUTION)
     assert stop.properties["stop_reason"] == "timeout"
     j1, root, exe = sim.vertex("/jn0004/j1"), sim.vertex("/jn0004"), sim.execution_row()
-    assert human_label(j1.phase, j1.stop_reason) == "エラー終了(タイムアウト強制停止済)"
+    assert human_label(j1.phase, j1.stop_reason) == human_label(ERROR, TIMEOUT)
     assert j1.reason == "stopped by timeout"
-    assert human_label(root.phase, root.stop_reason) == "エラー終了(タイムアウト強制停止済)"
+    assert human_label(root.phase, root.stop_reason) == human_label(ERROR, TIMEOUT)
     assert (exe.phase, exe.stop_reason) == ("error", "timeout")
     assert sim.phase("/jn0004/finally") == "initialized"
 

@@ -12,19 +12,21 @@ import time
 from dataclasses import replace
 
 import pytest
-from log_support import recording
-from core_sim import Sim
-from model_builders import definitions, job, jobnet
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from watcher_support import dead_amqp_url, wait_until
+from support.core_sim import Sim
+from support.logs import recording
+from support.tcp import dead_amqp_url
+from support.templates import definitions, job, jobnet
+from support.watcher import POLL
 
-from tengine_min.bus import envelope as ev
-from tengine_min.bus.envelope import Event
+from harness.waiting import wait_for
 from tengine_min.config import load_settings
 from tengine_min.core.service import CoreService
-from tengine_min.store.db import store_unreachable
+from tengine_min.events import names as ev
+from tengine_min.events.envelope import Event
 from tengine_min.resources import default_resources
 from tengine_min.store import repo
+from tengine_min.store.db import store_unreachable
 
 
 
@@ -96,7 +98,8 @@ def test_an_unreachable_store_holds_the_event_back_until_the_core_stops(service,
 
     consumer = threading.Thread(target=handle, daemon=True)
     consumer.start()
-    wait_until(lambda: log.having("store unreachable"), 30, "the outage logged")
+    wait_for(lambda: log.having("store unreachable"), timeout=30, what="the outage logged",
+             interval=POLL)
     assert consumer.is_alive() and raised == []  # held back, not requeued at once
     service.request_stop()
     consumer.join(10)

@@ -10,21 +10,24 @@ import time
 from dataclasses import replace
 
 import pytest
-from log_support import recording
-from watcher_support import dead_amqp_url, process_gone, wait_until
+from support.logs import recording
+from support.tcp import dead_amqp_url
+from support.watcher import POLL, process_gone
 
-from tengine_min.bus import envelope as ev
+from harness.waiting import wait_for
 from tengine_min.config import load_settings
 from tengine_min.core.driver import Driver, build_run_command, parse_pid, start_failure_reason
-from tengine_min.core.handlers import CoreIdentity, KillJob, StartJob
-from tengine_min.core.transport import (
+from tengine_min.core.handlers.commands import KillJob, StartJob
+from tengine_min.core.identity import CoreIdentity
+from tengine_min.events import names as ev
+from tengine_min.resources import default_resources, parse_resources
+from tengine_min.transport.base import (
     AuthFailed,
     CommandResult,
     CommandTimeout,
     ConnectionLost,
-    LocalTransport,
 )
-from tengine_min.resources import default_resources, parse_resources
+from tengine_min.transport.local import LocalTransport
 
 IDENTITY = CoreIdentity("core-host", 77)
 
@@ -130,7 +133,8 @@ def test_start_reports_the_pid_and_the_script_gets_env_and_preparation(settings,
     assert event.properties["target_job_id"] == "v1"
     assert event.properties["server_name"] == "local"
     assert event.source_name == "job:core-host/77/r1/v1"
-    env = wait_until(lambda: out.exists() and out.read_text(), 30, "the job's env file")
+    env = wait_for(lambda: out.exists() and out.read_text(), timeout=30, what="the job's env file",
+                   interval=POLL)
     assert "MM_ACTUAL_JOB_ID=v1\n" in env
     assert "MM_QUOTED=it's a \"value\" with spaces\n" in env
     assert f"JOB_BIN={bin_dir}\n" in env
@@ -175,7 +179,8 @@ def test_kill_sends_the_signal_then_a_repeat_is_recognised(settings, tmp_path):
     sent = driver.execute(kill_command("k1", pid))
     assert sent.event_type_name == ev.KILL_SENT_JOB
     assert "kill sent job_id=k1 signal=KILL" in sent.properties["message"]
-    wait_until(lambda: process_gone(pid), 10, "the killed script to be gone")
+    wait_for(lambda: process_gone(pid), timeout=10, what="the killed script to be gone",
+             interval=POLL)
     again = driver.execute(kill_command("k1", pid, task=3))
     assert again.event_type_name == ev.KILL_SENT_JOB
     assert "duplicate kill ignored job_id=k1" in again.properties["message"]
@@ -195,7 +200,7 @@ def test_pool_runs_commands_and_reports_them(settings, tmp_path):
     quick = script(tmp_path / "quick.sh", "exit 0\n")
     driver.submit(start_command(quick, vertex="p1", task=11))
     driver.submit(start_command(quick, vertex="p2", task=12))
-    wait_until(lambda: len(reported) == 2, 30, "two outcomes reported")
+    wait_for(lambda: len(reported) == 2, timeout=30, what="two outcomes reported", interval=POLL)
     assert driver.stop(5) == 0
     assert sorted(e.properties["driver_task_id"] for e in reported) == [11, 12]
     assert {e.event_type_name for e in reported} == {ev.STARTED_PROCESS_JOB}
@@ -213,7 +218,8 @@ def test_local_transport_timeout_kills_the_command_group(tmp_path):
     assert time.monotonic() - began < 10
     assert caught.value.request_sent and not caught.value.retryable
     background = int(marker.read_text())
-    wait_until(lambda: process_gone(background), 10, "the background sleep to be killed")
+    wait_for(lambda: process_gone(background), timeout=10, what="the background sleep to be killed",
+             interval=POLL)
 
 
 def test_local_transport_returns_exit_code_and_output(tmp_path):

@@ -11,21 +11,24 @@ import threading
 from dataclasses import replace
 
 import pytest
-from log_support import recording
-from core_sim import HOLD, Sim
-from model_builders import definitions, job, jobnet
 from sqlalchemy.exc import OperationalError
-from watcher_support import dead_amqp_url, wait_until
+from support.core_sim import HOLD, Sim
+from support.logs import recording
+from support.tcp import dead_amqp_url
+from support.templates import definitions, job, jobnet
+from support.watcher import POLL
 
-from tengine_min.bus import envelope as ev
-from tengine_min.bus.envelope import Event
+from harness.waiting import wait_for
 from tengine_min.config import load_settings
 from tengine_min.core.driver import Driver
-from tengine_min.core.handlers import CoreIdentity, KillJob, StartJob
-from tengine_min.core.transport import CommandResult
+from tengine_min.core.handlers.commands import KillJob, StartJob
+from tengine_min.core.identity import CoreIdentity
+from tengine_min.events import names as ev
+from tengine_min.events.envelope import Event
 from tengine_min.resources import default_resources
 from tengine_min.store import repo
 from tengine_min.store.db import write_transaction
+from tengine_min.transport.base import CommandResult
 
 IDENTITY = CoreIdentity("core-host", 77)
 FAST_RETRY = (0.01, 0.05)  # the report's backoff, shortened through the Driver's parameter
@@ -124,8 +127,8 @@ def test_an_outcome_the_store_refuses_is_reported_again_until_it_is_taken(settin
     store = Store(sim, down_for=3)
     driver = driver_for(settings, store, CommandResult(0, "PID=55\n", ""))
     run_in_pool(driver, command)
-    wait_until(lambda: pending(sim, ev.STARTED_PROCESS_JOB), 30,
-               "the started event in the outbox once the store is back")
+    wait_for(lambda: pending(sim, ev.STARTED_PROCESS_JOB), timeout=30,
+             what="the started event in the outbox once the store is back", interval=POLL)
     assert driver.stop(5) == 0
     assert store.calls == 4
     retried = log.having("driver outcome not recorded, will retry")
@@ -151,7 +154,8 @@ def test_a_report_that_fails_for_another_reason_is_not_retried(settings, tmp_pat
 
     driver = driver_for(settings, broken, CommandResult(0, "PID=55\n", ""))
     run_in_pool(driver, start_command(sim))
-    wait_until(lambda: log.having("driver outcome not recorded job_id="), 30, "the give-up")
+    wait_for(lambda: log.having("driver outcome not recorded job_id="), timeout=30,
+             what="the give-up", interval=POLL)
     assert driver.stop(5) == 0
     assert len(calls) == 1 and not log.having("will retry")
 
@@ -161,7 +165,8 @@ def test_the_report_backoff_is_capped(settings, tmp_path, log):
     store = Store(sim, down_for=6)
     driver = driver_for(settings, store, CommandResult(0, "PID=55\n", ""))
     run_in_pool(driver, start_command(sim))
-    wait_until(lambda: pending(sim, ev.STARTED_PROCESS_JOB), 30, "the started event")
+    wait_for(lambda: pending(sim, ev.STARTED_PROCESS_JOB), timeout=30, what="the started event",
+             interval=POLL)
     driver.stop(5)
     delays = [line.split("retry_in=")[1].split()[0]
               for line in log.having("will retry")]
@@ -173,10 +178,11 @@ def test_a_stopping_driver_gives_up_and_leaves_the_task_to_recover(settings, tmp
     command = start_command(sim)
     driver = driver_for(settings, Store(sim, down_for=None), CommandResult(0, "PID=55\n", ""))
     run_in_pool(driver, command)
-    wait_until(lambda: log.having("will retry"), 30, "the first refused report")
+    wait_for(lambda: log.having("will retry"), timeout=30, what="the first refused report",
+             interval=POLL)
     assert driver.stop(0.1) == 1  # still retrying when the grace ran out
-    wait_until(lambda: not any(t.is_alive() for t in driver._threads), 30,
-               "the driver thread to end")
+    wait_for(lambda: not any(t.is_alive() for t in driver._threads), timeout=30,
+             what="the driver thread to end", interval=POLL)
     [gave_up] = log.having("driver outcome not recorded: the core is stopping")
     assert f"task_id={command.task_id}" in gave_up
     assert "recover() at the next core start will handle it" in gave_up
@@ -194,8 +200,8 @@ def test_an_unexpected_error_while_starting_fails_the_start(settings, tmp_path, 
     command = start_command(sim)
     driver = driver_for(settings, Store(sim, down_for=0), RuntimeError("boom"))
     run_in_pool(driver, command)
-    [failed] = wait_until(lambda: pending(sim, ev.START_FAILED_JOB), 30,
-                          "start_failed in the outbox")
+    [failed] = wait_for(lambda: pending(sim, ev.START_FAILED_JOB), timeout=30,
+                        what="start_failed in the outbox", interval=POLL)
     assert driver.stop(5) == 0
     reason = failed.properties["message"]
     assert reason == ("internal error in the driver: RuntimeError: boom; "
@@ -223,8 +229,8 @@ def test_an_unexpected_error_while_killing_fails_the_stop(settings, tmp_path):
     assert isinstance(command, KillJob) and sim.phase("/r/a") == "dying"
     driver = driver_for(settings, Store(sim, down_for=0), ValueError("bad output"))
     run_in_pool(driver, command)
-    [failed] = wait_until(lambda: pending(sim, ev.STOP_FAILED_JOB), 30,
-                          "stop_failed in the outbox")
+    [failed] = wait_for(lambda: pending(sim, ev.STOP_FAILED_JOB), timeout=30,
+                        what="stop_failed in the outbox", interval=POLL)
     driver.stop(5)
     assert failed.properties["message"] == (
         "internal error in the driver: ValueError: bad output; "

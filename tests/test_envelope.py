@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tengine_min.bus import envelope
-from tengine_min.bus.envelope import Event, MalformedEvent
+from tengine_min.events import envelope, names
+from tengine_min.events.envelope import Event, MalformedEvent
 
 
 def test_round_trip_keeps_every_field() -> None:
     original = Event(
-        envelope.FINISHED_PROCESS_JOB,
+        names.FINISHED_PROCESS_JOB,
         key="k-1",
         source_name="job:host1/123/root/job1",
         sender_name="agent:host1/456/tengine_job_agent",
@@ -57,7 +57,8 @@ def test_levels_accept_tengine_numbers_and_names(given: object, expected: str) -
 
 
 def test_level_number_is_tengines() -> None:
-    assert [envelope.level_number(n) for n in ("debug", "info", "warn", "error", "fatal")] == [1, 2, 3, 4, 5]
+    names = ("debug", "info", "warn", "error", "fatal")
+    assert [envelope.level_number(n) for n in names] == [1, 2, 3, 4, 5]
 
 
 def test_time_in_another_zone_is_stored_as_utc() -> None:
@@ -68,7 +69,8 @@ def test_time_in_another_zone_is_stored_as_utc() -> None:
 
 def test_unknown_fields_are_ignored_and_absent_optionals_get_defaults() -> None:
     event = Event.from_json(b'{"event_type_name": "a.tengine", "key": "k", "extra": 1}')
-    assert (event.event_type_name, event.key, event.level, event.properties) == ("a.tengine", "k", "info", {})
+    assert (event.event_type_name, event.key, event.level, event.properties) == (
+        "a.tengine", "k", "info", {})
 
 
 def test_null_names_and_properties_become_empty() -> None:
@@ -79,18 +81,23 @@ def test_null_names_and_properties_become_empty() -> None:
 
 MALFORMED = [
     (b"\xff\xfe garbage", "not UTF-8 text"),
-    (b"{not json", "not JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
+    (b"{not json",
+     "not JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
     (b"", "not JSON: Expecting value at line 1 column 1"),
     (b'["a", "b"]', "expected a JSON object, got list"),
     (b'"just a string"', "expected a JSON object, got str"),
     (b'{"key": "k"}', "missing event_type_name"),
     (b'{"event_type_name": "a.tengine"}', "missing key"),
-    (b'{"event_type_name": "  ", "key": "k"}', "event_type_name must be a non-blank string, got '  '"),
+    (b'{"event_type_name": "  ", "key": "k"}',
+     "event_type_name must be a non-blank string, got '  '"),
     (b'{"event_type_name": 12, "key": "k"}', "event_type_name must be a non-blank string, got 12"),
-    (b'{"event_type_name": "a.tengine", "key": ""}', "key must be a non-blank string (the dedup key), got ''"),
+    (b'{"event_type_name": "a.tengine", "key": ""}',
+     "key must be a non-blank string (the dedup key), got ''"),
     (b'{"event_type_name": "a.tengine", "key": "   "}', "key must be a non-blank string"),
-    (b'{"event_type_name": "a.tengine", "key": 5}', "key must be a non-blank string (the dedup key), got 5"),
-    (b'{"event_type_name": "a.tengine", "key": "k", "level": "loud"}', "bad level 'loud': expected one of"),
+    (b'{"event_type_name": "a.tengine", "key": 5}',
+     "key must be a non-blank string (the dedup key), got 5"),
+    (b'{"event_type_name": "a.tengine", "key": "k", "level": "loud"}',
+     "bad level 'loud': expected one of"),
     (b'{"event_type_name": "a.tengine", "key": "k", "level": 0}', "bad level 0: expected one of"),
     (b'{"event_type_name": "a.tengine", "key": "k", "level": 6}', "bad level 6"),
     (b'{"event_type_name": "a.tengine", "key": "k", "level": true}', "bad level True"),
@@ -99,8 +106,10 @@ MALFORMED = [
      "properties must be a JSON object, got list: [1]"),
     (b'{"event_type_name": "a.tengine", "key": "k", "properties": "x=1"}',
      "properties must be a JSON object, got str"),
-    (b'{"event_type_name": "a.tengine", "key": "k", "source_name": 7}', "source_name must be a string, got 7"),
-    (b'{"event_type_name": "a.tengine", "key": "k", "sender_name": {}}', "sender_name must be a string"),
+    (b'{"event_type_name": "a.tengine", "key": "k", "source_name": 7}',
+     "source_name must be a string, got 7"),
+    (b'{"event_type_name": "a.tengine", "key": "k", "sender_name": {}}',
+     "sender_name must be a string"),
     (b'{"event_type_name": "a.tengine", "key": "k", "occurred_at": "yesterday"}',
      "occurred_at 'yesterday' is not an ISO 8601 time"),
     (b'{"event_type_name": "a.tengine", "key": "k", "occurred_at": "2024-05-01T10:00:00"}',
@@ -127,15 +136,16 @@ def test_building_a_bad_event_in_code_fails_the_same_way() -> None:
 
 def test_properties_that_json_cannot_carry_fail_with_the_event_named() -> None:
     event = Event("a.tengine", key="k1", properties={"when": object()})
-    with pytest.raises(MalformedEvent, match="event a.tengine key=k1: properties are not JSON-serializable"):
+    with pytest.raises(MalformedEvent,
+                       match="event a.tengine key=k1: properties are not JSON-serializable"):
         event.to_json()
     with pytest.raises(MalformedEvent, match="not JSON-serializable"):
         Event("a.tengine", properties={"x": float("nan")}).to_json()
 
 
 def test_event_names_follow_tengine() -> None:
-    assert envelope.START_EXECUTION == "start.execution.job.tengine"
-    assert envelope.FINISHED_PROCESS_JOB == "finished.process.job.tengine"
-    assert envelope.EXPIRED_JOB_HEARTBEAT == "expired.job.heartbeat.tengine"
-    assert envelope.failed_event_name(envelope.START_JOB) == "start.job.job.tengine.failed.tengined"
-    assert envelope.error_event_name(envelope.STOP_JOB) == "stop.job.job.tengine.error.tengined"
+    assert names.START_EXECUTION == "start.execution.job.tengine"
+    assert names.FINISHED_PROCESS_JOB == "finished.process.job.tengine"
+    assert names.EXPIRED_JOB_HEARTBEAT == "expired.job.heartbeat.tengine"
+    assert names.failed_event_name(names.START_JOB) == "start.job.job.tengine.failed.tengined"
+    assert names.error_event_name(names.STOP_JOB) == "stop.job.job.tengine.error.tengined"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from model_builders import (
+from support.templates import (
     counter_ids,
     definitions,
     expansion,

@@ -14,14 +14,10 @@ from pathlib import Path
 import pytest
 
 from tengine_min.model.graph import plan_edges
+from tengine_min.model.loader import EXTENSIONS, load
 from tengine_min.model.problems import CODES, WARNING
 from tengine_min.model.validator import runnable_roots, validate
 from tengine_min.resources import parse_resources
-
-# The readers are written by others in parallel: skip, rather than fail, until they exist.
-loader = pytest.importorskip("tengine_min.model.loader")
-pytest.importorskip("tengine_min.model.ruby_dsl")
-load, EXTENSIONS = loader.load, loader.EXTENSIONS
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"

@@ -16,7 +16,7 @@ import pytest
 
 import tengine_min
 from tengine_min import failpoints
-from tengine_min.bus.envelope import START_JOB, SUCCESS_JOB
+from tengine_min.events.names import START_JOB, SUCCESS_JOB
 from tengine_min.failpoints import (POINTS, Action, Arming, FailpointError, failpoint,
                                     parse_action, parse_env)
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from tengine_min.core.handlers import _int_or_none, split_job_id
+from tengine_min.core.handlers.context import int_or_none
+from tengine_min.model.ids import split_job_id
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -15,8 +16,8 @@ def test_split_job_id_takes_only_ascii_attempt_numbers(value, expected):
 @pytest.mark.parametrize("value, expected", [
     (3, 3), ("3", 3), (" -4 ", -4), ("--5", None), ("²", None), ("", None), (True, None),
     (None, None), ("1.5", None)])
-def test_int_or_none_never_raises(value, expected):
-    assert _int_or_none(value) == expected
+def testint_or_none_never_raises(value, expected):
+    assert int_or_none(value) == expected
 
 
 def test_only_a_kill_that_signalled_the_script_counts_as_killed():

@@ -13,7 +13,7 @@ import pytest
 from harness.cluster import Cluster
 from harness.history import Fault, Operation
 from harness.logs import WatcherLog
-from harness.observers import wait_for
+from harness.waiting import wait_for
 from harness.plugin import _require_environment
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ from harness.cluster import Cluster
 from harness.history import Fault
 from harness.hosts.lock import HostsLock
 from harness.hosts.network import leftover_links, leftover_netns
-from harness.observers import wait_for
+from harness.waiting import wait_for
 from harness.plugin import _require_environment
 
 pytestmark = pytest.mark.integration

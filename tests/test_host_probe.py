@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from tengine_min.core.monitors import tcp_probe
+from tengine_min.ports import free_port
 from tengine_min.resources import Server
 
 
@@ -87,9 +88,7 @@ def test_a_half_banner_is_no_answer():
 
 
 def test_a_refused_connection_is_no_answer_and_local_servers_always_answer():
-    with socket.socket() as probe_socket:
-        probe_socket.bind(("127.0.0.1", 0))
-        port = probe_socket.getsockname()[1]
+    port = free_port()  # nothing listens there
     probe = tcp_probe(timeout=2)
     error = probe(ssh_server(port))
     assert error is not None and "refused" in error.lower(), error

@@ -26,7 +26,8 @@ from harness.hosts.cleanup import cleanup
 from harness.hosts.lock import LOCK_ENV, HostsLock
 from harness.hosts.network import SUBNET_ENV, leftover_links, leftover_netns, subnet_from_env
 from harness.hosts.sshd import read_banner
-from harness.hosts.system import wait_for
+from harness.hosts.system import POLL
+from harness.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -125,7 +126,7 @@ def start_marker(host: LocalHost, seconds: int) -> psutil.Process:
             except psutil.NoSuchProcess:
                 continue
         return None
-    return wait_for(find, timeout=5, what=f"sleep {seconds} in {host.name}")
+    return wait_for(find, timeout=5, what=f"sleep {seconds} in {host.name}", interval=POLL)
 
 
 def connect_from_inside(host: LocalHost, address: str, port: int, timeout: float = 5) -> bool:
@@ -217,7 +218,8 @@ def test_down_kills_every_process_and_up_brings_the_same_server_back(
     assert len(before) >= 3  # init, sshd, the marker
 
     h1.down()
-    wait_for(lambda: not marker.is_running(), timeout=5, what="the marker to be gone")
+    wait_for(lambda: not marker.is_running(), timeout=5, what="the marker to be gone",
+             interval=POLL)
     assert not any(proc.is_running() for proc in before)
     assert h1.pids() == []
     with pytest.raises(OSError):
@@ -368,7 +370,7 @@ def test_cleanup_removes_what_a_crashed_run_left(tmp_path: Path) -> None:
                 selector.register(run.stdout, selectors.EVENT_READ)
                 assert selector.select(60) and run.stdout.readline() == "up\n"
             marker = wait_for(lambda: next(iter(processes_naming("4245")), None), timeout=5,
-                              what="the crashed run's marker")
+                              what="the crashed run's marker", interval=POLL)
         finally:
             run.kill()  # the crash: no destroy_all(), no cleanup of any kind
             run.wait()
@@ -384,7 +386,8 @@ def test_cleanup_removes_what_a_crashed_run_left(tmp_path: Path) -> None:
                    for line in removed), removed
         assert "removed link tgh-br" in removed
         assert any(line.startswith("removed dir /tmp/tgh-") for line in removed), removed
-        wait_for(lambda: not marker.is_running(), timeout=5, what="the marker to be gone")
+        wait_for(lambda: not marker.is_running(), timeout=5, what="the marker to be gone",
+                 interval=POLL)
         assert leftover_netns() == [] and leftover_links() == []
         assert processes_naming("/tmp/tgh-") == []
         again = cleanup_command()

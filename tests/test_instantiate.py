@@ -6,7 +6,7 @@ import dataclasses
 import re
 
 import pytest
-from model_builders import (
+from support.templates import (
     counter_ids,
     definitions,
     expansion,

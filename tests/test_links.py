@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from toxiproxy_support import (
+from support.tcp import (
     TcpServer,
     connect,
     echo_server,
@@ -27,13 +27,6 @@ FAST = 0.15
 def links() -> Iterator[Links]:
     with Links() as links:
         yield links
-
-
-@pytest.fixture
-def echo() -> Iterator[TcpServer]:
-    upstream = echo_server()
-    yield upstream
-    upstream.close()
 
 
 @pytest.fixture

@@ -170,8 +170,6 @@ def test_load_text_refuses_an_unknown_extension():
 
 
 def test_ruby_files_go_to_the_ruby_reader(tmp_path: Path):
-    pytest.importorskip("tengine_min.model.ruby_dsl",
-                        reason="the Ruby DSL reader (ruby_dsl.py) is written by another helper")
     rb = write(tmp_path / "d" / "m.rb",
                "require 'tengine_job'\n\njobnet(\"rb_root\") do\n  job(\"j1\", \"j1.sh\")\nend\n")
     definition(tmp_path / "d" / "n.yaml")

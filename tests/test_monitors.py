@@ -1,5 +1,5 @@
 """The core's monitors and reconciliation, on a store in tmp with a fake clock: the verdicts go
-through the outbox into the real kernel (tests/core_sim.py), as in the core process."""
+through the outbox into the real kernel (tests/support/core_sim.py), as in the core process."""
 
 from __future__ import annotations
 
@@ -9,23 +9,22 @@ import socket
 import threading
 
 import pytest
-from core_sim import HOLD, IDENTITY, Sim
-from model_builders import definitions, job, jobnet
+from support.core_sim import HOLD, IDENTITY, Sim
+from support.templates import definitions, job, jobnet
 from sqlalchemy import select
 
-from tengine_min.bus import envelope as ev
-from tengine_min.bus.envelope import Event
 from tengine_min.config import Settings
-from tengine_min.core.handlers import RECONCILED_PROCESS_JOB
 from tengine_min.core.monitors import (SERVER_DOWN, SERVER_UP, HeartbeatMonitor, HostMonitor,
                                        MonitorSettings, tcp_probe)
 from tengine_min.core.reconcile import (DONE, RETRY, WAIT, BadAnswer, Reconciler,
                                         parse_status)
-from tengine_min.core.transport import CannotConnect, CommandResult
+from tengine_min.events import names as ev
+from tengine_min.events.envelope import Event
 from tengine_min.resources import Resources, Server
 from tengine_min.store import repo
 from tengine_min.store.db import write_transaction
 from tengine_min.store.schema import events
+from tengine_min.transport.base import CannotConnect, CommandResult
 
 LOG = logging.getLogger("tengine.core.test")
 
@@ -637,7 +636,7 @@ def test_reconciliation_records_the_result_the_watcher_could_not_publish(tmp_pat
     [warning] = sim.events_of(ev.LATE_RESULT_JOB)
     assert warning.level == "warn" and warning.properties["source"] == "reconciliation"
     assert "found on its host by reconciliation" in warning.properties["message"]
-    [reconciled] = sim.events_of(RECONCILED_PROCESS_JOB)
+    [reconciled] = sim.events_of(ev.RECONCILED_PROCESS_JOB)
     assert "never managed to publish" in reconciled.properties["message"]
     # The resend delivers the watcher's own event later: merged, no second warning.
     sim.send(Event(ev.FINISHED_PROCESS_JOB, key="watcher-key-1", source_name="job:s1/1000/r/a",
@@ -711,13 +710,13 @@ def test_a_lost_watcher_leaves_no_orphans_and_no_late_result(tmp_path):
     sim.pump()
     row = sim.vertex("/r/a")
     assert (row.phase, row.late_result) == ("error", None)
-    [reconciled] = sim.events_of(RECONCILED_PROCESS_JOB)
+    [reconciled] = sim.events_of(ev.RECONCILED_PROCESS_JOB)
     assert reconciled.properties["orphans_killed"] is True
     assert "were killed" in reconciled.properties["message"]
     # Asked again (e.g. after a core restart): the same answer is recorded once.
     reconciler.reconcile(a.id)
     sim.pump()
-    assert len(event_rows(sim, RECONCILED_PROCESS_JOB)) == 1
+    assert len(event_rows(sim, ev.RECONCILED_PROCESS_JOB)) == 1
     assert no_handler_failed(sim)
 
 

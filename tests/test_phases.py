@@ -2,7 +2,7 @@
 
 import pytest
 
-from tengine_min.core import phases as ph
+from tengine_min.model import phases as ph
 
 
 def test_codes_and_japanese_labels_are_tengines():

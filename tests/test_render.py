@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from model_builders import (
+from support.templates import (
     counter_ids,
     definitions,
     expansion,

@@ -6,18 +6,18 @@ from __future__ import annotations
 import logging
 
 import pytest
-from log_support import recording
+from support.logs import recording
 
 from tengine_min.config import load_settings
 from tengine_min.core.retry import RetryPolicy, with_retries
-from tengine_min.core.ssh_transport import BadHostKey, UnknownHost
-from tengine_min.core.transport import (
+from tengine_min.resources import Server
+from tengine_min.transport.base import (
     AuthFailed,
     CannotConnect,
     CommandTimeout,
     ConnectionLost,
 )
-from tengine_min.resources import Server
+from tengine_min.transport.ssh import BadHostKey, UnknownHost
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The static reader of Tengine's Ruby jobnet DSL (tengine_min.model.ruby_dsl)."""
+"""The static reader of Tengine's Ruby jobnet DSL (tengine_min.model.ruby)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from tengine_min.model.graph import plan_edges
 from tengine_min.model.nodes import Definitions, Node, Where, set_options
-from tengine_min.model.ruby_dsl import read_ruby
+from tengine_min.model.ruby import read_ruby
 
 DATA = Path(__file__).parent / "data" / "ruby"
 ORACLE = DATA / "oracle"
@@ -335,7 +335,8 @@ def test_value_forms_agree_with_ruby(literal, expected, tmp_path):
     script = tmp_path / "v.rb"
     script.write_text(f"require 'json'\nv = {literal}\n"
                       "puts JSON.generate([v.is_a?(Symbol) ? v.to_s : v])\n")
-    result = subprocess.run([RUBY, str(script)], check=False, capture_output=True, text=True, timeout=60)
+    result = subprocess.run([RUBY, str(script)], check=False, capture_output=True, text=True,
+                            timeout=60)
     assert result.returncode == 0, result.stderr
     # compared as JSON, where Ruby's symbols and both sides' hash keys become strings
     assert json.loads(result.stdout)[0] == json.loads(json.dumps([expected]))[0]
@@ -620,14 +621,16 @@ VALID_FILES = sorted(p for p in DATA.glob("*.rb") if not p.name.startswith("bad_
 @needs_ruby
 @pytest.mark.parametrize("path", VALID_FILES, ids=lambda p: p.name)
 def test_valid_files_pass_ruby_syntax_check(path):
-    result = subprocess.run([RUBY, "-c", str(path)], check=False, capture_output=True, text=True, timeout=60)
+    result = subprocess.run([RUBY, "-c", str(path)], check=False, capture_output=True,
+                            text=True, timeout=60)
     assert result.returncode == 0, result.stderr
 
 
 @needs_ruby
 @pytest.mark.parametrize("path", sorted(DATA.glob("bad_syntax*.rb")), ids=lambda p: p.name)
 def test_bad_syntax_files_fail_ruby_syntax_check(path):
-    result = subprocess.run([RUBY, "-c", str(path)], check=False, capture_output=True, text=True, timeout=60)
+    result = subprocess.run([RUBY, "-c", str(path)], check=False, capture_output=True,
+                            text=True, timeout=60)
     assert result.returncode != 0
 
 

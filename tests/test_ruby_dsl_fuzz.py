@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from tengine_min.model.nodes import KINDS, Definitions, Node, Where, set_options
 from tengine_min.model.problems import Problem
-from tengine_min.model.ruby_dsl import read_ruby
+from tengine_min.model.ruby import read_ruby
 
 DATA = Path(__file__).parent / "data" / "ruby"
 RUBY = shutil.which("ruby")

@@ -12,9 +12,17 @@ from dataclasses import replace
 
 import paramiko
 import pytest
-from sshd_support import BlackHoleProxy, MiniSshd, make_key, public_line
+from support.sshd import BlackHoleProxy, MiniSshd, make_key, public_line
 
-from tengine_min.core.ssh_transport import (
+from tengine_min.resources import Credential, Server
+from tengine_min.transport.base import (
+    AuthFailed,
+    CannotConnect,
+    CommandResult,
+    CommandTimeout,
+    ConnectionLost,
+)
+from tengine_min.transport.ssh import (
     BadHostKey,
     SshTransport,
     UnknownHost,
@@ -22,14 +30,6 @@ from tengine_min.core.ssh_transport import (
     known_hosts_name,
     pinned_host_keys,
 )
-from tengine_min.core.transport import (
-    AuthFailed,
-    CannotConnect,
-    CommandResult,
-    CommandTimeout,
-    ConnectionLost,
-)
-from tengine_min.resources import Credential, Server
 
 FAST = dict(connect_timeout=2.0, banner_timeout=2.0, auth_timeout=2.0,
             keepalive_interval=0.3, keepalive_timeout=0.7)

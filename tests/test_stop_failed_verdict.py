@@ -4,12 +4,12 @@ stop, and the job is not labelled force stopped, since the stop never reached it
 
 from __future__ import annotations
 
-from core_sim import HOLD, Sim
-from model_builders import definitions, job, jobnet
+from support.core_sim import HOLD, Sim
+from support.templates import definitions, job, jobnet
 
-from tengine_min.bus import envelope as ev
-from tengine_min.bus.envelope import Event
-from tengine_min.core.phases import human_label
+from tengine_min.events import names as ev
+from tengine_min.events.envelope import Event
+from tengine_min.model.phases import human_label
 
 DOWN = "server s1 went down: no answer to 3 checks in a row (refused)"
 CANNOT = "cannot connect to server s1 (10.0.0.5:22): connection refused"

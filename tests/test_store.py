@@ -6,10 +6,10 @@ import itertools
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from model_builders import definitions, expansion, finally_, job, jobnet
+from support.templates import definitions, expansion, finally_, job, jobnet
 from sqlalchemy import func, select, text
 
-from tengine_min.bus.envelope import Event
+from tengine_min.events.envelope import Event
 from tengine_min.model.instantiate import instantiate
 from tengine_min.store import repo, schema
 from tengine_min.store.db import StoreConfigError, engine_for, write_transaction

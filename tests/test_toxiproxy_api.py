@@ -11,19 +11,11 @@ import sys
 
 import pytest
 import requests
+from support.tcp import connect, echo_server, is_refused, recv_exactly, sending_server
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
-from toxiproxy_support import (  # noqa: F401 - the fixtures client, echo, server
-    client,
-    echo,
-    server,
-    TcpServer,
-    connect,
-    echo_server,
-    is_refused,
-    recv_exactly,
-    sending_server,
-)
+
+from tengine_min.ports import free_port
 
 
 _names = itertools.count()
@@ -39,12 +31,6 @@ def port_of(listen: str) -> int:
 
 def error_of(raised: pytest.ExceptionInfo) -> dict:
     return json.loads(raised.value.args[0])
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_version_answers_json(client):

@@ -6,22 +6,20 @@ from __future__ import annotations
 import itertools
 import time
 
-from toxiproxy import Toxiproxy
-from toxiproxy.api import APIConsumer
-from toxiproxy_support import (  # noqa: F401 - the fixtures client, echo, server
-    client,
-    echo,
-    server,
+from support.tcp import (
+    POLL,
     TcpServer,
     connect,
-    echo_server,
     is_refused,
     read_until_end,
     recv_exactly,
     round_trip,
     sending_server,
-    wait_until,
 )
+from toxiproxy import Toxiproxy
+from toxiproxy.api import APIConsumer
+
+from harness.waiting import wait_for
 
 
 FAST = 0.15  # s: a round trip on loopback without toxics is far below this
@@ -288,7 +286,8 @@ def test_a_toxic_removed_between_others_keeps_data_in_order(client, echo):
     proxy.destroy_toxic("middle")  # while data is in the chain
     assert recv_exactly(sock, len(payload)) == payload
     assert round_trip(sock) >= 0.2
-    wait_until(lambda: list(proxy.toxics()) == ["first", "last"], what="two toxics left")
+    wait_for(lambda: list(proxy.toxics()) == ["first", "last"], timeout=5.0,
+             what="two toxics left", interval=POLL)
 
 
 def test_a_client_whose_upstream_refuses_is_closed(client):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tengine_min.model.loops import strongly_connected
 from tengine_min.model.nodes import (
     EXPANSION,
     FINALLY,
@@ -18,7 +19,7 @@ from tengine_min.model.nodes import (
     Where,
 )
 from tengine_min.model.problems import CODES, ERROR, WARNING, Problem
-from tengine_min.model.validator import errors, runnable_roots, strongly_connected, validate
+from tengine_min.model.validator import errors, runnable_roots, validate
 
 # -- building definitions as a reader would ----------------------------------------------------
 

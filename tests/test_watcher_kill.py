@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from harness.waiting import wait_for
 from tengine_min import failpoints
-from watcher_support import (group_gone, log_lines, pid_of, read_json, result_of, run_job,
-                             start_watcher, wait_log, wait_until, watcher)
+from support.watcher import (POLL, group_gone, log_lines, pid_of, read_json, result_of, run_job,
+                             start_watcher, wait_log, watcher)
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def test_kill_stops_the_whole_process_group(state, tmp_path):
     script.write_text(f"#!/bin/sh\nsleep 60 &\necho $! > {tmp_path / 'child'}\nwait\n")
     script.chmod(0o755)
     pid = pid_of(run_job(state, "jk", str(script)))
-    wait_until((tmp_path / "child").exists, 30, "the grandchild started")
+    wait_for((tmp_path / "child").exists, timeout=30, what="the grandchild started", interval=POLL)
     done = watcher(state, "kill", "--job-id", "jk", "--interval", "5")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [f"kill sent job_id=jk signal=KILL pgid={pid}"]
@@ -42,7 +43,7 @@ def test_signals_in_order_until_the_group_is_gone(state, tmp_path):
                       "while true; do sleep 0.05; done\n")
     script.chmod(0o755)
     pid = pid_of(run_job(state, "jt", str(script)))
-    wait_until((tmp_path / "ready").exists, 30, "the trap is set")
+    wait_for((tmp_path / "ready").exists, timeout=30, what="the trap is set", interval=POLL)
     done = watcher(state, "kill", "--job-id", "jt", "--signals", "TERM,KILL", "--interval", "0.5")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [f"kill sent job_id=jt signal=TERM pgid={pid}",

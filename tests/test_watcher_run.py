@@ -12,9 +12,11 @@ import threading
 
 import pytest
 
+from harness.waiting import wait_for
 from tengine_min import failpoints
-from watcher_support import (dead_amqp_url, log_lines, pid_of, process_gone, read_json,
-                             result_of, run_job, start_watcher, wait_log, wait_until, watcher)
+from support.tcp import dead_amqp_url
+from support.watcher import (POLL, log_lines, pid_of, process_gone, read_json, result_of, run_job,
+                             start_watcher, wait_log, watcher)
 
 
 @pytest.fixture
@@ -148,7 +150,8 @@ def test_pid_report_failpoint_holds_run_while_the_script_runs(state, tmp_path):
                         "--heartbeat-interval", "0", "--", str(script))
     try:
         failpoints.wait_hit(state, "watcher.before_pid_report", timeout=60)
-        wait_until(marker.exists, 30, "the script ran while run is paused")
+        wait_for(marker.exists, timeout=30, what="the script ran while run is paused",
+                 interval=POLL)
         assert run.poll() is None  # PID not printed yet
         failpoints.disarm(state, "watcher.before_pid_report")
         failpoints.release(state, "watcher.before_pid_report")
@@ -238,7 +241,8 @@ def test_watchdog_death_leaves_status_lost(state, tmp_path):
     pid = pid_of(run_job(state, "jlost", "sleep", "60"))
     started = read_json(state / "jobs" / "jlost" / "started.json")
     os.kill(started["watchdog_pid"], 9)
-    wait_until(lambda: process_gone(pid), 30, "the script dies with its watchdog")
+    wait_for(lambda: process_gone(pid), timeout=30, what="the script dies with its watchdog",
+             interval=POLL)
     shown = json.loads(watcher(state, "status", "--job-id", "jlost", "--json").stdout)
     assert shown["state"] == "lost"
     assert shown["watchdog_alive"] is False
@@ -264,7 +268,8 @@ def test_a_start_that_cannot_be_recorded_is_reported_as_such(state, tmp_path, di
     pids: list[int] = []
     try:
         (hit,) = failpoints.wait_hit(state, point, timeout=60)
-        pid = int(wait_until(lambda: read_text(pid_file), 30, "the script runs"))
+        pid = int(wait_for(lambda: read_text(pid_file), timeout=30, what="the script runs",
+                           interval=POLL))
         pids += [pid, int(child_file.read_text())]  # the child is in the script's group
         jobdir = state / "jobs" / "jnr"
         for name in ["started.json"] + (["spawn_error.json"] if disk_full else []):
@@ -284,7 +289,8 @@ def test_a_start_that_cannot_be_recorded_is_reported_as_such(state, tmp_path, di
         assert f"could not be written on the host ({ENOSPC_TEXT})" in err
         assert f"the script (pid {pid}) had started and was killed at once" in err
     assert process_gone(pid)  # reaped before run heard of it
-    wait_until(lambda: process_gone(pids[1]), 10, "the script's child died with its group")
+    wait_for(lambda: process_gone(pids[1]), timeout=10,
+             what="the script's child died with its group", interval=POLL)
     (line,) = log_lines(state, "start not recorded job_id=jnr")  # the watchdog's
     assert f'error="{ENOSPC_TEXT}"' in line and 'action="script killed"' in line
     if disk_full:  # run's, its message; with spawn_error.json the watchdog's line says it all

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import subprocess
 import threading
 from pathlib import Path
@@ -89,7 +90,8 @@ def test_pump_reads_both_pipes_without_blocking_on_either(tmp_path):
     worker = threading.Thread(target=go, daemon=True)
     worker.start()
     assert finished.wait(60), "pump did not finish"
-    os.close(exit_fd)
+    for fd in (exit_fd, out_r, err_r):
+        os.close(fd)
     proc.wait()
     assert err.total_bytes == 5_000_000 and out.total_bytes == 5
     assert bytes(out.head) == b"done\n"
@@ -116,7 +118,8 @@ def test_pump_stops_at_the_exit_even_if_a_grandchild_holds_the_pipe(tmp_path):
         assert finished.wait(20), "pump waited for the grandchild"
         assert bytes(out.head) == b"before\n"
     finally:
-        os.close(exit_fd)
+        for fd in (exit_fd, out_r, err_r):
+            os.close(fd)
         os.killpg(proc.pid, 9)
         proc.wait()
 
@@ -133,6 +136,10 @@ def test_pump_without_pidfd_polls_for_the_exit(tmp_path):
     os.close(err_w)
     pump({out_r: out, err_r: err}, None, lambda: proc.poll() is not None)
     assert bytes(out.head) == b"a\n" and bytes(err.head) == b"b\n"
+    # the pipes are the caller's: still open (both at their end here), for it to close
+    assert all(stat.S_ISFIFO(os.fstat(fd).st_mode) for fd in (out_r, err_r))
+    os.close(out_r)
+    os.close(err_r)
 
 
 ENOSPC_TEXT = "[Errno 28] No space left on device"
@@ -211,7 +218,8 @@ def test_pump_drains_a_script_whose_spool_is_on_a_full_disk(tmp_path):
         assert errors == []
         assert proc.wait(30) == 3
     finally:
-        os.close(exit_fd)
+        for fd in (exit_fd, out_r, err_r):
+            os.close(fd)
         if proc.poll() is None:
             os.killpg(proc.pid, 9)
             proc.wait()

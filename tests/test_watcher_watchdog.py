@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import json
 import os
 import resource
+import stat
 from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
+from harness.waiting import wait_for
 from tengine_min import failpoints
-from tengine_min.bus.envelope import Event
-from tengine_min.watcher import publish
+from tengine_min.events.envelope import Event
+from tengine_min.watcher import publish, watchdog
 from tengine_min.watcher.events import FINISHED, HEARTBEAT, failure_message, finished_fields
 from tengine_min.watcher.jobdir import JobDir
 from tengine_min.watcher.log import open_log
 from tengine_min.watcher.run import JobIdentity, RunOptions
 from tengine_min.watcher.status import resend
 from tengine_min.watcher.watchdog import EXIT_START_NOT_RECORDED, watch
-from watcher_support import (dead_amqp_url, log_lines, pid_of, process_gone, read_json,
-                             recording_factory, result_of, run_job, wait_log, wait_until, watcher)
+from support.tcp import dead_amqp_url
+from support.watcher import (POLL, log_lines, pid_of, process_gone, read_json, recording_factory,
+                             result_of, run_job, wait_log, watcher)
 
 
 
@@ -197,7 +201,8 @@ def test_watchdog_exit_at_before_publish_keeps_the_result(tmp_path):
     pid_of(run_job(state, "jx9", "true"))
     failpoints.wait_hit(state, "watcher.before_publish_finished", timeout=60)
     started = read_json(state / "jobs" / "jx9" / "started.json")
-    wait_until(lambda: process_gone(started["watchdog_pid"]), 30, "the watchdog exited")
+    wait_for(lambda: process_gone(started["watchdog_pid"]), timeout=30, what="the watchdog exited",
+             interval=POLL)
     assert not log_lines(state, "publish failed", "job_id=jx9")
     assert not log_lines(state, "published", "job_id=jx9")
     shown = json.loads(watcher(state, "status", "--job-id", "jx9", "--json").stdout)
@@ -384,3 +389,65 @@ def test_the_publish_lock_is_made_before_the_script_starts(tmp_path, monkeypatch
     out, err = io.StringIO(), io.StringIO()
     assert resend(state, "jearly", out=out, err=err, factory=recording_factory(sent)) == 0
     assert len(sent) == 2 and not log_lines(state, "publish lock not taken")
+
+
+def open_fds() -> dict[int, str]:
+    """This process's open descriptors and what each is (a path, `pipe:[...]`, ...)."""
+    found = {}
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(FileNotFoundError):  # the listing's own descriptor, now gone
+            found[int(name)] = os.readlink(f"/proc/self/fd/{name}")
+    return found
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("way_out", ["finished", "spawn_failed", "start_not_recorded"])
+def test_every_way_out_of_watch_closes_its_descriptors(tmp_path, way_out):
+    """The spool files, the pipes and the pidfd are closed whichever way watch returns (a
+    script that could not start used to leave its spools and pipes open)."""
+    state = tmp_path / "state"
+    command = {"finished": ["sh", "-c", "echo out; echo err >&2"],
+               "spawn_failed": [str(tmp_path / "no-such-script")],
+               "start_not_recorded": ["sleep", "60"]}[way_out]
+    prepared_job(state, "jfds", command, heartbeat=0)
+    records = ("started.json",) if way_out == "start_not_recorded" else ()
+    jobdir = FullDiskJobDir(state, "jfds", streams=(), records=records)
+    log = open_log(state, "jfds")
+    before = open_fds()
+    code = watch(jobdir, log, recording_factory([]))
+    assert code == {"finished": 0, "spawn_failed": 1,
+                    "start_not_recorded": EXIT_START_NOT_RECORDED}[way_out]
+    assert open_fds() == before
+    if way_out == "spawn_failed":
+        assert jobdir.spawn_error["reason"].startswith("script not found: ")
+
+
+@pytest.mark.timeout(60)
+def test_a_start_not_recorded_kills_the_script_before_its_pipes_close(tmp_path, monkeypatch):
+    """The script gets SIGKILL while the watchdog still holds the read ends of its pipes, so it
+    never sees a SIGPIPE first; they are closed only once it is gone."""
+    state = tmp_path / "state"
+    prepared_job(state, "jorder", ["sleep", "60"], heartbeat=0)
+    jobdir = FullDiskJobDir(state, "jorder", streams=(), records=("started.json",))
+    read_ends: list[int] = []
+    real_pipe2 = os.pipe2
+
+    def recording_pipe2(flags):
+        read_end, write_end = real_pipe2(flags)
+        read_ends.append(read_end)
+        return read_end, write_end
+
+    seen_at_kill: list[bool] = []
+    real_abandon = watchdog._abandon_start
+
+    def abandon(*args, **kwargs):
+        seen_at_kill.extend(stat.S_ISFIFO(os.fstat(fd).st_mode) for fd in read_ends)
+        return real_abandon(*args, **kwargs)
+
+    monkeypatch.setattr(os, "pipe2", recording_pipe2)
+    monkeypatch.setattr(watchdog, "_abandon_start", abandon)
+    log = open_log(state, "jorder")
+    before = open_fds()
+    assert watch(jobdir, log, recording_factory([])) == EXIT_START_NOT_RECORDED
+    assert seen_at_kill == [True, True]  # stdout's and stderr's, both still open
+    assert open_fds() == before

@@ -12,10 +12,11 @@ import signal
 import tempfile
 from pathlib import Path
 
+from ..waiting import wait_for
 from .base import HostError
 from .lock import HostsLock
 from .network import BRIDGE, PREFIX, delete_link, leftover_links, leftover_netns
-from .system import require_local_backend_environment, tool, wait_for
+from .system import POLL, require_local_backend_environment, tool
 
 
 def netns_pids(netns: str) -> list[int]:
@@ -49,7 +50,7 @@ def remove_leftovers() -> list[str]:
             except ProcessLookupError:
                 pass
         wait_for(lambda n=netns: not netns_pids(n), timeout=10,
-                 what=f"the processes of {netns} to end")
+                 what=f"the processes of {netns} to end", interval=POLL, error=HostError)
         tool(["ip", "netns", "del", netns], what=f"remove netns {netns}")
         removed.append(f"netns {netns}" + (f" (killed {len(pids)} processes)" if pids else ""))
     links = leftover_links()

@@ -30,8 +30,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..waiting import wait_for
 from .base import HostError
-from .system import wait_for
+from .system import POLL
 
 HOST_INIT = Path(__file__).with_name("hostinit.py")
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -211,7 +212,8 @@ class PidNamespace:
             return not running
 
         wait_for(all_stopped, timeout=timeout,
-                 what=f"every process of host {self.hostname} to be stopped")
+                 what=f"every process of host {self.hostname} to be stopped", interval=POLL,
+                 error=HostError)
 
     def continue_all(self) -> None:
         """SIGCONT every process of the namespace."""
@@ -229,7 +231,8 @@ class PidNamespace:
             self._holder.kill()  # init never came up: the holder is all there is
         if self._pid_ns is not None:
             wait_for(lambda: not self.pids(), timeout=timeout,
-                     what=f"every process of host {self.hostname} to end")
+                     what=f"every process of host {self.hostname} to end", interval=POLL,
+                     error=HostError)
         if self._holder is not None:
             try:
                 self._holder.wait(timeout=timeout)

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from ..waiting import wait_for
 from .base import HostError
 from .namespace import PidNamespace
-from .system import SSHD, tool, wait_for
+from .system import POLL, SSHD, tool
 
 TEST_USER = "tengine-test"
 SSH_PORT = 22
@@ -156,7 +157,8 @@ class Sshd:
     def _wait(self, condition: Callable[[], T], timeout: float, what: str) -> T:
         try:
             return wait_for(condition, timeout=timeout,
-                            what=f"sshd of {self.host_name} on {self.address}:{self.port} {what}")
+                            what=f"sshd of {self.host_name} on {self.address}:{self.port} {what}",
+                            interval=POLL, error=HostError)
         except HostError as exc:
             raise HostError(f"{exc}; last lines of {self.log_file}:\n{self.log_tail()}") from None
 

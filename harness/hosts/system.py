@@ -9,9 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Sequence
 
 from .base import HostError
 
@@ -30,7 +28,7 @@ REQUIRED_TOOLS = {
 }
 SSHD = "/usr/sbin/sshd"
 
-T = TypeVar("T")
+POLL = 0.01  # s between looks while waiting: namespaces and sshd change in milliseconds
 
 
 def require_local_backend_environment() -> None:
@@ -66,16 +64,3 @@ def tool(args: Sequence[str], *, timeout: float = 30.0, input: str | None = None
         raise HostError(f"{what or args[0]}: `{' '.join(args)}` failed with exit status "
                         f"{done.returncode}: {detail}")
     return done.stdout
-
-
-def wait_for(condition: Callable[[], T], *, timeout: float, what: str,
-             interval: float = 0.01) -> T:
-    """Poll `condition` until it returns something truthy; HostError after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise HostError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)

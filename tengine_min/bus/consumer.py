@@ -32,7 +32,7 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 from pika.spec import Basic, BasicProperties
 
 from tengine_min.bus import topology
-from tengine_min.bus.envelope import Event, MalformedEvent
+from tengine_min.events.envelope import Event, MalformedEvent
 from tengine_min.logfmt import kv
 
 LOGGED_BODY_BYTES = 1024  # a malformed body is logged up to this many bytes (and its full length)
@@ -116,7 +116,8 @@ class Consumer:
                 failed_connects += 1
                 link_failed = True
                 self._log.warning("connect failed %s", kv(
-                    broker=self._broker, attempt=failed_connects, error=topology.describe_error(exc)))
+                    broker=self._broker, attempt=failed_connects,
+                    error=topology.describe_error(exc)))
                 self._stop.wait(self._reconnect_interval)
                 continue
             failed_connects = 0
@@ -192,5 +193,6 @@ class Consumer:
 
 def _close_quietly(connection: BlockingConnection) -> None:
     if connection.is_open:
-        with contextlib.suppress(*_RETRYABLE):  # it is being discarded: a failed close changes nothing
+        # it is being discarded: a failed close changes nothing
+        with contextlib.suppress(*_RETRYABLE):
             connection.close()

@@ -9,7 +9,7 @@ Log lines (one fact each, key=value)::
 
     connected broker=127.0.0.1:5673
     disconnected broker=127.0.0.1:5673 error="StreamLostError: ..."
-    publish failed event=finished.process.job.tengine key=... attempt=3/31 error="ConnectionRefusedError: ..."
+    publish failed event=finished.process.job.tengine key=... attempt=3/31 error="..."
     reconnected broker=127.0.0.1:5673
     gave up event=finished.process.job.tengine key=... attempts=31 error="..."
 
@@ -29,7 +29,7 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
 from tengine_min.bus import topology
-from tengine_min.bus.envelope import Event
+from tengine_min.events.envelope import Event
 from tengine_min.logfmt import kv
 
 DEFAULT_RETRY_COUNT = 30  # Tengine: retry_count 30
@@ -40,7 +40,8 @@ class PublishFailed(Exception):
     """The event could not be delivered within the retries (or the publisher was closed)."""
 
 
-# Failures that count as one attempt and are retried. OSError covers socket errors pika lets through.
+# Failures that count as one attempt and are retried. OSError covers socket errors pika lets
+# through.
 _RETRYABLE = (pika.exceptions.AMQPError, OSError)
 
 
@@ -85,7 +86,8 @@ class Publisher:
         attempts = self.retry_count + 1
         with self._lock:
             if self._closed.is_set():
-                raise PublishFailed(f"publisher is closed; {event.event_type_name} key={event.key} not sent")
+                raise PublishFailed(f"publisher is closed; {event.event_type_name} "
+                                    f"key={event.key} not sent")
             last_error = "none"
             attempt = 0
             while attempt < attempts:
@@ -121,7 +123,8 @@ class Publisher:
             )
 
     def close(self) -> None:
-        """Stop retrying (a publish in progress gives up after its current attempt) and disconnect."""
+        """Stop retrying (a publish in progress gives up after its current attempt) and
+        disconnect."""
         self._closed.set()
         with self._lock:
             self._drop_connection()
@@ -183,4 +186,5 @@ class Publisher:
             try:
                 connection.close()
             except _RETRYABLE as exc:  # it is being discarded; a failure to close changes nothing
-                self._log.debug("connection close failed %s", kv(error=topology.describe_error(exc)))
+                self._log.debug("connection close failed %s",
+                                kv(error=topology.describe_error(exc)))

@@ -1,5 +1,6 @@
-"""What a person can do from the console: run, force stop, rerun (command events for the core),
-status change and event confirmation (direct writes, as Tengine's console does them).
+"""What a person can do from the console: run, force stop, rerun and status change (command
+events for the core, which alone writes execution state) and event confirmation (a direct write:
+the mark is the person's, not execution state).
 
 A command event is first written to the store's outbox, in the same transaction as anything it
 needs (a run's new execution), and then published with confirms; if the broker does not answer,
@@ -13,26 +14,24 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, update
 
-from ..bus import envelope as ev
-from ..bus.envelope import Event
-from ..config import Settings
-from ..core import phases as ph
-from ..logfmt import kv
-from ..model.execution import FINALLY, JOBNET, SCRIPT_KINDS
 from ..commands import CannotRun, UnknownJobnet, new_execution
+from ..config import Settings
+from ..events import names as ev
+from ..events.envelope import Event
+from ..logfmt import kv
+from ..model import phases as ph
+from ..model.execution import BOX_KINDS, FINALLY, JOBNET, SCRIPT_KINDS
 from ..store import repo
 from ..store.db import write_transaction
 from ..store.schema import events
-from .queries import BOX_KINDS
 
-# Tengine's status change offers exactly these three (初期化済 / 正常終了 / エラー終了).
-STATUS_CHOICES = (ph.INITIALIZED, ph.SUCCESS, ph.ERROR)
 JOBNET_KINDS = (JOBNET, FINALLY)
 
 
@@ -64,6 +63,7 @@ class ActionResult:
     event_type_name: str | None = None  # the command event, if the action fires one
     event_key: str | None = None
     published: bool | None = None  # False: in the outbox, the core's relay publishes it
+    applied: bool | None = None  # a status change: True once the core applied it, else False
 
 
 def labels(phase: str, stop_reason: str | None = None) -> str:
@@ -73,11 +73,12 @@ def labels(phase: str, stop_reason: str | None = None) -> str:
 
 class Actions:
     def __init__(self, engine: Engine, publish: Callable[[Event], None], runtime: Settings,
-                 log: logging.Logger) -> None:
+                 log: logging.Logger, *, status_change_wait: float = 5.0) -> None:
         self.engine = engine
         self.publish = publish
         self.runtime = runtime
         self.log = log
+        self.status_change_wait = status_change_wait
         self.me = f"{socket.gethostname()}/{os.getpid()}"
 
     # -- run -----------------------------------------------------------------------------
@@ -182,37 +183,49 @@ class Actions:
         return self._send(event, ActionResult(f"rerun requested: {vertex.name_path} {how}",
                                               vertex.id, execution.id))
 
-    # -- direct writes -------------------------------------------------------------------
+    # -- status change -------------------------------------------------------------------
 
     def change_status(self, vertex_id: str, status: str) -> ActionResult:
-        """ステータス変更: set a job or jobnet to initialized, success or error by hand. As in
-        Tengine it fires nothing, so nothing after it starts; a rerun does that. The root
-        jobnet's execution takes the same status (the execution list shows it)."""
-        if status not in STATUS_CHOICES:
-            raise Invalid(f"status {status!r} is not one of {', '.join(STATUS_CHOICES)} "
+        """ステータス変更: set a job or jobnet to initialized, success or error by hand. The core
+        applies it (change_status.job.job.tengine): as in Tengine it fires nothing, so nothing
+        after it starts; a rerun does that. The root jobnet's execution takes the same status.
+        The answer waits for the core, up to `status_change_wait` seconds, to say it is done."""
+        if status not in ph.SETTABLE:
+            raise Invalid(f"status {status!r} is not one of {', '.join(ph.SETTABLE)} "
                           f"(初期化済, 正常終了, エラー終了)")
-        with write_transaction(self.engine) as conn:
-            vertex = repo.get_vertex(conn, vertex_id)
-            if vertex is None:
-                raise NotFound(f"no job or jobnet with id {vertex_id!r}")
-            if vertex.kind in BOX_KINDS:
-                raise Conflict(f"{vertex.name_path} is a {vertex.kind}: it mirrors its "
-                               f"hadoop_job_run; change that instead")
-            now = repo.utcnow()
-            fields: dict[str, Any] = {}
-            if status in ph.FINAL and vertex.finished_at is None:
-                fields["finished_at"] = now
-            repo.set_phase(conn, vertex.id, status, log=self.log, **fields)
-            if vertex.parent_id is None:
-                repo.set_execution_phase(conn, vertex.execution_id, status, log=self.log,
-                                         **fields)
-        self.log.info("status changed by hand %s", kv(
-            job_id=vertex.id, name_path=vertex.name_path, execution_id=vertex.execution_id,
-            old=vertex.phase, new=status))
-        return ActionResult(f"status of {vertex.name_path} changed: "
-                            f"{labels(vertex.phase, vertex.stop_reason)} -> "
-                            f"{labels(status, vertex.stop_reason)}", vertex.id,
-                            vertex.execution_id)
+        vertex, execution = self._vertex(vertex_id)
+        if vertex.kind in BOX_KINDS:
+            raise Conflict(f"{vertex.name_path} is a {vertex.kind}: it mirrors its "
+                           f"hadoop_job_run; change that instead")
+        change = (f"{labels(vertex.phase, vertex.stop_reason)} -> "
+                  f"{labels(status, vertex.stop_reason)}")
+        event = self._event(ev.CHANGE_STATUS_JOB, execution, vertex, status=status)
+        result = self._send(event, ActionResult(
+            f"status change requested: {vertex.name_path} {change}; the core applies it when "
+            f"it handles the event", vertex.id, execution.id))
+        handled = self._handled(event, vertex.id) if result.published else None
+        result.applied = handled is not None and handled.phase == status
+        if result.applied:
+            result.message = f"status of {vertex.name_path} changed: {change}"
+        elif handled is not None:  # e.g. its handling failed and marked it stuck
+            result.message = (f"status change of {vertex.name_path} to {labels(status)} handled "
+                              f"by the core: it is {labels(handled.phase, handled.stop_reason)}")
+        return result
+
+    def _handled(self, event: Event, vertex_id: str) -> Row | None:
+        """The vertex once the core has handled `event`, or None if it has not within
+        `status_change_wait` seconds."""
+        deadline = time.monotonic() + self.status_change_wait
+        while True:
+            with self.engine.connect() as conn:
+                if repo.is_processed(conn, event):
+                    return repo.get_vertex(conn, vertex_id)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            time.sleep(min(0.05, left))
+
+    # -- event confirmation --------------------------------------------------------------
 
     def confirm_event(self, key: str) -> int:
         """通知確認済み: mark the event(s) with this key confirmed. Returns how many rows."""

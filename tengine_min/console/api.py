@@ -142,10 +142,16 @@ def stop_jobnet(vertex_id: str, console: ConsoleDep) -> dict[str, Any]:
 
 
 @router.post("/vertices/{vertex_id}/status", response_model=ActionDone, tags=["jobs"],
-             summary="Status change (ステータス変更): initialized, success or error; "
-                     "fires nothing")
-def change_status(vertex_id: str, body: StatusRequest, console: ConsoleDep) -> dict[str, Any]:
-    return done(console.actions.change_status(vertex_id, body.status))
+             summary="Status change (ステータス変更): initialized, success or error; the core "
+                     "applies it (change_status.job.job.tengine) and fires nothing. 200 once "
+                     "applied, 202 when it has not been yet",
+             responses={202: {"model": ActionDone, "description": "requested, not applied yet"}})
+def change_status(vertex_id: str, body: StatusRequest, console: ConsoleDep,
+                  response: Response) -> dict[str, Any]:
+    result = console.actions.change_status(vertex_id, body.status)
+    if not result.applied:
+        response.status_code = status.HTTP_202_ACCEPTED
+    return done(result)
 
 
 # --- templates ------------------------------------------------------------------------------

@@ -40,7 +40,9 @@ def create_app(settings: ConsoleSettings, *, bus: Bus | None = None,
         bus = BrokerBus(settings.runtime.broker_url, retry_count=settings.publish_retry_count,
                         retry_interval=settings.publish_retry_interval, log=log)
     console = Console(settings=settings, engine=engine, bus=bus,
-                      actions=Actions(engine, bus.publish, settings.runtime, log), log=log)
+                      actions=Actions(engine, bus.publish, settings.runtime, log,
+                                      status_change_wait=settings.status_change_wait),
+                      log=log)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -14,8 +14,8 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from ..bus.envelope import Event
 from ..bus.publisher import Publisher
+from ..events.envelope import Event
 
 
 class Bus(Protocol):

@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, true
 
-from ..bus.envelope import LEVEL_NUMBERS, MalformedEvent, normalize_level
-from ..core.phases import PHASES
+from ..events.envelope import LEVEL_NUMBERS, MalformedEvent, normalize_level
+from ..model.phases import PHASES
 from ..store.schema import events, executions
 
 LEVELS = tuple(LEVEL_NUMBERS)  # debug, info, warn, error, fatal

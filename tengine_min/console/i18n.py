@@ -1,12 +1,12 @@
 """Screen labels: Tengine's Japanese, with English beside them.
 
 The language comes from `?lang=ja|en`, else the `tengine_lang` cookie (set whenever `lang` is
-given), else Japanese. Phase labels come from core.phases.human_label.
+given), else Japanese. Phase labels come from model.phases.human_label.
 """
 
 from __future__ import annotations
 
-from ..core import phases as ph
+from ..model import phases as ph
 
 LANGS = ("ja", "en")
 DEFAULT_LANG = "ja"

@@ -205,6 +205,8 @@ class ActionDone(BaseModel):
     published: bool | None = Field(description="false: the command is stored and the "
                                                 "core's relay publishes it when the broker "
                                                 "answers")
+    applied: bool | None = Field(None, description="a status change: true once the core "
+                                                   "applied it, false while it has not yet")
 
 
 class Confirmed(BaseModel):

@@ -12,15 +12,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, func, select
 
-from ..core import phases as ph
-from ..core.handlers import split_job_id
-from ..model.execution import HADOOP_JOB, MAP_PHASE, REDUCE_PHASE
+from ..model import phases as ph
+from ..model.execution import BOX_KINDS
+from ..model.ids import split_job_id
 from ..store import repo
 from ..store.schema import edges, events, executions, templates, vertices
 from .filters import EventFilter, ExecutionFilter, TextFilter
 
-# Tengine's "chained boxes" of a hadoop_job_run: they mirror its phase and offer no action.
-BOX_KINDS = frozenset({HADOOP_JOB, MAP_PHASE, REDUCE_PHASE})
 JOB_EVENTS_LIMIT = 200
 
 

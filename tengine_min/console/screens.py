@@ -16,10 +16,10 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from ..core import phases as ph
+from ..model import phases as ph
 from ..model.execution import SCRIPT_KINDS
 from . import i18n, queries
-from .actions import STATUS_CHOICES, ActionError, Invalid
+from .actions import ActionError, Invalid
 from .context import Console, console_of
 from .filters import LEVELS, EventFilter, ExecutionFilter, FilterError, parse_text
 
@@ -241,7 +241,7 @@ def job_screen(vertex_id: str, request: Request, console: ConsoleDep,
            if detail["kind"] in SCRIPT_KINDS else None)
     return render(request, console, "job.html",
                   {"job": detail, "watcher_log": log, "yaml": short_yaml,
-                   "statuses": STATUS_CHOICES}, refresh=refresh or 0)
+                   "statuses": ph.SETTABLE}, refresh=refresh or 0)
 
 
 @router.post("/vertices/{vertex_id}/stop")
@@ -334,7 +334,7 @@ def _vertex_form(request: Request, console: Console, vertex_id: str, template: s
         detail = queries.vertex_detail(conn, vertex_id)
     if detail is None:
         return error_page(request, console, 404, f"no job or jobnet with id {vertex_id!r}")
-    return render(request, console, template, {"job": detail, "statuses": STATUS_CHOICES,
+    return render(request, console, template, {"job": detail, "statuses": ph.SETTABLE,
                                                "next": next or f"/jobs/{vertex_id}"})
 
 

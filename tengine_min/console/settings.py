@@ -50,6 +50,9 @@ class ConsoleSettings:
     # not answer quickly costs the person nothing: the core's relay publishes them later.
     publish_retry_count: int = 2
     publish_retry_interval: float = 0.5
+    # How long a status change waits for the core to apply it before answering that it was
+    # requested (the core applies it when it handles the event).
+    status_change_wait: float = 5.0
     # Auto refresh of the monitor (Tengine: 15 s); the lists default to none.
     monitor_refresh: int = 15
 

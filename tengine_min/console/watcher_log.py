@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Settings
-from ..core.ssh_transport import SshTransport
-from ..core.transport import TransportError
-from ..resources import Resources, ResourceError, Server, UnknownResource, load_resources
+from ..model.ids import watcher_job_id_regex
+from ..resources import ResourceError, Resources, Server, UnknownResource, load_resources
+from ..transport.base import TransportError
+from ..transport.ssh import SshTransport
 
 MAX_LINES = 200
 SCAN_BYTES = 8 * 1024 * 1024  # read at most the last 8 MiB of the log
@@ -105,7 +106,7 @@ def _grep(path: str, vertex_id: str) -> str:
 
 def job_pattern(vertex_id: str) -> re.Pattern[str]:
     """`job_id=<id>` or `job_id=<id>.<attempt>` as a whole value."""
-    return re.compile(rf"job_id={re.escape(vertex_id)}(\.[0-9]+)?( |$)")
+    return re.compile(rf"job_id={watcher_job_id_regex(vertex_id)}( |$)")
 
 
 def matching_lines(path: Path, vertex_id: str, *, max_lines: int = MAX_LINES,

@@ -8,8 +8,8 @@ outcome as ONE event (`started.process.job.tengine` {pid}, `start_failed.job.job
 command's properties (with `driver_task_id`). `report` puts the event in the outbox; the kernel
 handles it when it comes back through the queue. The driver never writes execution state.
 
-Servers with `transport = "ssh"` are reached with the ssh transport (ssh_transport.py), one
-fresh connection per attempt; `local` runs on this machine (transport.py). A failed attempt is
+Servers with `transport = "ssh"` are reached with the ssh transport (transport/ssh.py), one
+fresh connection per attempt; `local` runs on this machine (transport/local.py). A failed attempt is
 retried as the retry policy says (retry.py), and every attempt and its outcome is one line in
 the core log, with the job id. A failure becomes a reason a person reads on the job and in the
 error event (`transport_failure_reason`), e.g. "cannot connect to server s1 (10.0.0.5:22):
@@ -40,26 +40,27 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..bus import envelope as ev
-from ..bus.envelope import Event
 from ..bus.topology import redact
 from ..config import Settings
+from ..events import names as ev
+from ..events.envelope import Event
 from ..failpoints import failpoint
 from ..logfmt import kv
 from ..model.environment import shell_exports
 from ..resources import Credential, Resources, Server, UnknownResource
 from ..store.db import store_unreachable
-from .handlers import Command, CoreIdentity, KillJob, StartJob
-from .retry import RetryPolicy, with_retries
-from .ssh_transport import SshTransport
-from .transport import (
+from ..transport.base import (
     CommandResult,
     CommandTimeout,
     ConnectionLost,
-    LocalTransport,
     Transport,
     TransportError,
 )
+from ..transport.local import LocalTransport
+from ..transport.ssh import SshTransport
+from .handlers.commands import Command, KillJob, StartJob
+from .identity import CoreIdentity
+from .retry import RetryPolicy, with_retries
 
 _PID_LINE = re.compile(r"^PID=(\d+)\s*$", re.MULTILINE)
 _SPAWN_ERROR = re.compile(r"^script (not found|not executable): (.*)$", re.MULTILINE)

@@ -23,14 +23,17 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine
 
-from ..bus import envelope as ev
-from ..bus.envelope import Event
+from ..events import names as ev
+from ..events.envelope import Event
 from ..logfmt import kv
+from ..model import phases as ph
 from ..store import repo
 from ..store.db import store_unreachable, write_transaction
-from . import phases as ph
 from . import schedules
-from .handlers import Command, CoreIdentity, handle, stuck_target
+from .handlers.commands import Command
+from .handlers.registry import handle
+from .handlers.stuck import stuck_target
+from .identity import CoreIdentity
 
 
 class Kernel:

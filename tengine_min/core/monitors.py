@@ -25,7 +25,7 @@ it gets no verdict and stays under heartbeat expiry. When it answers again: `up.
 
 **A verdict can be overtaken.** Each verdict carries the job's `last_heartbeat_at` as the monitor
 read it; the kernel ignores the verdict when a newer heartbeat was recorded while the verdict sat
-in the queue (handlers.on_heartbeat_expired). Servers on the `local` transport
+in the queue (handlers/results.py, on_heartbeat_expired). Servers on the `local` transport
 are this machine: they are up while the core runs, and are not checked.
 
 What happened on the host is asked afterwards by core/reconcile.py (`on_expired`, `on_down`,
@@ -47,17 +47,17 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, select
 
-from ..bus import envelope as ev
-from ..bus.envelope import Event
 from ..config import Settings
+from ..events import names as ev
+from ..events.envelope import Event
 from ..logfmt import kv
+from ..model import phases as ph
 from ..model.execution import SCRIPT_KINDS
 from ..resources import Resources, Server, UnknownResource
 from ..store import repo
 from ..store.db import write_transaction
 from ..store.schema import events, vertices
-from . import phases as ph
-from .handlers import CoreIdentity
+from .identity import CoreIdentity
 
 # Ours, in Tengine's `<what happened>.<about what>.tengine` pattern (docs/decisions.md).
 SERVER_DOWN = "down.server.tengine"

@@ -37,16 +37,18 @@ from typing import Any
 
 from sqlalchemy import Engine, Row, or_, select
 
-from ..bus.envelope import Event
+from ..events import names as ev
+from ..events.envelope import Event
 from ..logfmt import kv
+from ..model import phases as ph
 from ..model.execution import SCRIPT_KINDS
+from ..model.ids import watcher_job_id
 from ..resources import Resources, Server
 from ..store import repo
 from ..store.schema import vertices
-from . import phases as ph
-from .handlers import RECONCILED_PROCESS_JOB, CoreIdentity, watcher_job_id
+from ..transport.base import CommandResult, Transport, TransportError
+from .identity import CoreIdentity
 from .monitors import WATCHER_LOST, job_event_properties
-from .transport import CommandResult, Transport, TransportError
 
 # `tengine-watcher` exit status for an unknown job id (watcher/cli.py).
 UNKNOWN_JOB_EXIT = 2
@@ -272,7 +274,7 @@ class Reconciler:
         except Exception as exc:  # noqa: BLE001 - an unknown server, a transport not available
             self.log.error("reconciliation impossible %s", kv(**fields, error=str(exc)))
             return DONE
-        wid = watcher_job_id(job)
+        wid = watcher_job_id(job.id, job.attempt)
         try:
             result = transport.run(status_command(transport, wid), timeout=self.command_timeout)
             answer = parse_status(result, server.name)
@@ -302,7 +304,8 @@ class Reconciler:
         """The watcher is gone, its script's process group is not: no one can report its end."""
         if not self.kill_orphans:
             return False
-        line = kill_command(transport, watcher_job_id(job), job.killing_signals or ("KILL",),
+        line = kill_command(transport, watcher_job_id(job.id, job.attempt),
+                            job.killing_signals or ("KILL",),
                             float(job.killing_signal_interval or 5))
         try:
             result = transport.run(line, timeout=self.command_timeout)
@@ -340,7 +343,7 @@ class Reconciler:
                 props[name] = answer[name]
         props.update(extra)
         key = str(uuid.uuid5(_KEYS, f"{job.id}/{job.attempt}/{state}"))
-        return Event(RECONCILED_PROCESS_JOB, key=key,
+        return Event(ev.RECONCILED_PROCESS_JOB, key=key,
                      source_name=f"job:{core}/{props['root_jobnet_id']}/{job.id}",
                      sender_name=f"tengined:{core}", level="info",
                      occurred_at=self.clock().isoformat(timespec="microseconds"),

@@ -5,7 +5,7 @@ may set `ssh_retry_count` / `ssh_retry_interval` in the resources; without them 
 `command_retry_count` / `command_retry_interval` (tengine.toml, TENGINE_COMMAND_RETRY_COUNT...)
 apply.
 
-What is retried is decided by the error (transport.py): CannotConnect (refused, reset, timed
+What is retried is decided by the error (transport/base.py): CannotConnect (refused, reset, timed
 out: nothing was sent) and ConnectionLost (the request went out, the answer was lost). A
 ConnectionLost start or kill may be repeated safely because the watcher recognises a second
 request for the same job id: a second `run` returns the PID of the first, a second `kill` says
@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 from ..config import Settings
 from ..logfmt import kv
 from ..resources import Server
-from .transport import TransportError
+from ..transport.base import TransportError
 
 T = TypeVar("T")
 

@@ -10,11 +10,11 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from ..bus import envelope as ev
-from ..bus.envelope import Event
+from ..events import names as ev
+from ..events.envelope import Event
+from ..model import phases as ph
 from ..store import repo
-from . import phases as ph
-from .handlers import CoreIdentity
+from .identity import CoreIdentity
 
 
 def due(conn: Connection, now: datetime, *, identity: CoreIdentity | None = None) -> list[Event]:

@@ -32,17 +32,19 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from ..bus import Consumer, Event, Publisher, PublishFailed
-from ..bus.envelope import MalformedEvent
+from ..bus.consumer import Consumer
+from ..bus.publisher import Publisher, PublishFailed
 from ..bus.topology import redact
 from ..config import ConfigError, Settings
+from ..events.envelope import Event, MalformedEvent
 from ..failpoints import failpoint
 from ..logfmt import kv, setup_file_logger
 from ..resources import Resources
 from ..store import repo
 from ..store.db import engine_for, store_unreachable, write_transaction
 from .driver import Driver
-from .handlers import Command, CoreIdentity
+from .handlers.commands import Command
+from .identity import CoreIdentity
 from .kernel import Kernel
 from .monitors import HeartbeatMonitor, HostMonitor, MonitorSettings, Periodic, tcp_probe
 from .reconcile import Reconciler

@@ -25,6 +25,8 @@ RUNTIME_KINDS = (JOBNET, FINALLY, JOB, HADOOP_JOB_RUN, HADOOP_JOB, MAP_PHASE, RE
 
 # Kinds whose vertex runs a script on a host.
 SCRIPT_KINDS = frozenset({JOB, HADOOP_JOB_RUN})
+# Tengine's "chained boxes" of a hadoop_job_run: they mirror its phase and run nothing.
+BOX_KINDS = frozenset({HADOOP_JOB, MAP_PHASE, REDUCE_PHASE})
 
 
 @dataclass

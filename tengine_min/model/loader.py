@@ -26,7 +26,7 @@ def _reader(path: str) -> Reader:
     """The reader for a file name, imported when first needed."""
     extension = os.path.splitext(path)[1].lower()
     if extension == ".rb":
-        from .ruby_dsl import read_ruby
+        from .ruby import read_ruby
         return read_ruby
     if extension == ".py":
         from .python_dsl import read_python

@@ -82,7 +82,8 @@ _id_process = os.urandom(5).hex()
 
 def new_id() -> str:
     """A 24-hex id shaped like Tengine's Mongo ObjectIds (time, process, counter): unique and
-    roughly ordered, so ids in logs, the console and MM_* variables look as a Tengine user expects."""
+    roughly ordered, so ids in logs, the console and MM_* variables look as a Tengine user
+    expects."""
     return f"{int(time.time()) & 0xFFFFFFFF:08x}{_id_process}{next(_id_counter) & 0xFFFFFF:06x}"
 
 

@@ -56,8 +56,8 @@ class Problem:
 def problem(code: str, message: str, where=None, jobnet: str | None = None) -> Problem:
     """Make a Problem with the code's severity; `where` is a nodes.Where (or None)."""
     severity = CODES[code][0]
-    return Problem(code, severity, getattr(where, "file", None), getattr(where, "line", None) or None,
-                   jobnet, message)
+    return Problem(code, severity, getattr(where, "file", None),
+                   getattr(where, "line", None) or None, jobnet, message)
 
 
 class UnreadableInput(Exception):

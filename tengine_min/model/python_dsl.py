@@ -137,14 +137,13 @@ class _Block:
         return self._node
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> bool:
+                 tb: TracebackType | None) -> None:
         self._collector.stack.pop()
         roots = self._collector.defs.roots
         if exc_type is not None and self._node.parent is None and self._node in roots:
             # An exception cut this root short: keep nothing half-written.
             roots.remove(self._node)
             self._collector.dropped.append(self._node)
-        return False
 
 
 class _Call:

@@ -15,14 +15,23 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
 
-from ..bus.envelope import Event
-from ..core.phases import EDGE_ACTIVE, INITIALIZED
+from ..events.envelope import Event
 from ..logfmt import kv
 from ..model.environment import job_environment
 from ..model.execution import FINALLY, JOBNET, Execution
 from ..model.nodes import Definitions, Node, Sequencing, UnknownOption, Where
-from .schema import (driver_tasks, edges, events, executions, outbox, processed_events, schedules,
-                     templates, vertices)
+from ..model.phases import EDGE_ACTIVE, INITIALIZED
+from .schema import (
+    driver_tasks,
+    edges,
+    events,
+    executions,
+    outbox,
+    processed_events,
+    schedules,
+    templates,
+    vertices,
+)
 
 log_default = logging.getLogger("tengine.core")
 

@@ -100,6 +100,6 @@ def finished_fields(request: dict[str, Any], started: dict[str, Any],
 
 def to_event(fields: dict):
     """An envelope ``Event`` of the bus from the fields above."""
-    from ..bus.envelope import Event
+    from ..events.envelope import Event
 
     return Event(**fields)

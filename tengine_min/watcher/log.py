@@ -49,8 +49,8 @@ def open_log(state_dir: Path, job_id: str | None) -> logging.Logger:
     logger = setup_file_logger(LOGGER_NAME, path, level)
     logger.propagate = False  # the file is the record; nothing on the command's stderr
     for handler in logger.handlers:
-        for old in [f for f in handler.filters if isinstance(f, JobIdFilter)]:
-            handler.removeFilter(old)
+        for old_filter in [f for f in handler.filters if isinstance(f, JobIdFilter)]:
+            handler.removeFilter(old_filter)
         if job_id is not None:
             # On the handler, so child loggers' records (the publisher's) are tagged too.
             handler.addFilter(JobIdFilter(job_id))

@@ -155,15 +155,17 @@ def pump(streams: dict[int, StreamSpool], exit_fd: int | None, has_exited) -> No
 
     ``exit_fd`` is a pidfd that becomes readable when the script exits (None: fall back to
     calling ``has_exited()`` every 100 ms). After the exit, what is already in the pipes is read
-    and the pipes are closed: a background grandchild still holding them does not keep the job
-    "running" (Tengine's watchdog also finished at the script's own exit).
+    and the pump returns: a background grandchild still holding them does not keep the job
+    "running" (Tengine's watchdog also finished at the script's own exit). The descriptors stay
+    the caller's to close (the watchdog closes them right after, so such a grandchild then gets
+    SIGPIPE rather than fill a pipe nobody reads).
     """
     poller = select.poll()
     for fd in streams:
         poller.register(fd, select.POLLIN)
     if exit_fd is not None:
         poller.register(exit_fd, select.POLLIN)
-    open_fds = dict(streams)
+    not_at_end = dict(streams)
     exited = False
     while not exited:
         timeout_ms = None if exit_fd is not None else 100
@@ -173,13 +175,11 @@ def pump(streams: dict[int, StreamSpool], exit_fd: int | None, has_exited) -> No
                 continue
             data = os.read(fd, READ_CHUNK)
             if data:
-                open_fds[fd].feed(data)
+                not_at_end[fd].feed(data)
             else:  # EOF: every writer closed it; keep waiting for the exit itself
                 poller.unregister(fd)
-                os.close(fd)
-                del open_fds[fd]
+                del not_at_end[fd]
         if exit_fd is None and has_exited():
             exited = True
-    for fd, spool in open_fds.items():
+    for fd, spool in not_at_end.items():
         _drain(fd, spool)
-        os.close(fd)

@@ -59,7 +59,7 @@ def job_status(jobdir: JobDir) -> dict[str, Any]:
         "event_key": (started or {}).get("event_key"),
         "watchdog_pid": watchdog_pid,
         "watchdog_alive": alive,
-        "script_alive": bool(started) and result is None and group_alive(started["pgid"]),
+        "script_alive": bool(started and result is None and group_alive(started["pgid"])),
         "spawn_error": (spawn_error or {}).get("reason"),
         "finished_at": (result or {}).get("finished_at"),
         "exit_status": (result or {}).get("exit_status"),

@@ -4,6 +4,9 @@ Started by ``run`` as ``python -m tengine_min.watcher.watchdog <state dir> <job 
 session with SIGHUP ignored, so it outlives the ssh session that asked for the job. It reads
 what to run from the job's request.json and reports through files in the job dir:
 started.json (or spawn_error.json), then result.json, then published.json.
+
+``watch`` is the flow, one step per function: spawn, record started, pump, record result, then
+publish (publish.py); the heartbeat runs beside the pump (heartbeat.py).
 """
 
 from __future__ import annotations
@@ -16,24 +19,22 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import traceback
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..failpoints import failpoint
 from ..logfmt import kv
-from .events import heartbeat_fields, sender_name, source_name, to_event
+from .events import heartbeat_fields, sender_name, source_name
+from .heartbeat import Heartbeat
 from .jobdir import JobDir, now_iso
-from .log import open_log, quiet_logger
+from .log import open_log
 from .procs import die_with_parent_hook, signal_name, vm_hwm_kib
-from .publish import (PublisherFactory, PublishSettings, broker_label, bus_publisher,
-                      create_publish_lock, publish_result)
+from .publish import (PublisherFactory, PublishSettings, bus_publisher, create_publish_lock,
+                      publish_result)
 from .spool import StreamSpool, enlarge_pipe, pump
 
-HEARTBEAT_CONNECT_TIMEOUT = 5.0  # longest a heartbeat may hold up the finished event
 REAP_TIMEOUT = 10.0  # longest wait for a killed script to be gone (a D-state process lingers)
 
 # Exit code of a watchdog that started the script but could not write started.json (a full
@@ -64,7 +65,7 @@ def spawn_reason(path: str, exc: BaseException) -> tuple[str, str | None]:
     return f"script could not be started: {path}: {detail}", name
 
 
-def start_script(command: list[str], out_w: int, err_w: int) -> subprocess.Popen:
+def start_script(command: list[str], out_w: int, err_w: int) -> subprocess.Popen[bytes]:
     """Start the script in its own session (so its own process group), dying with us."""
     try:
         return subprocess.Popen(
@@ -74,84 +75,192 @@ def start_script(command: list[str], out_w: int, err_w: int) -> subprocess.Popen
         raise SpawnFailed(*spawn_reason(command[0], exc)) from exc
 
 
-def _root_cause(exc: BaseException) -> str:
-    """The cause of a failed heartbeat, without the publisher's "gave up ..." wrapping: a
-    heartbeat is never retried, and "gave up" in the log is kept for the finished event."""
-    text = str(exc)
-    if " attempt(s): " in text:
-        return text.split(" attempt(s): ", 1)[1]
-    return f"{type(exc).__name__}: {text}"
+def watch(jobdir: JobDir, log: logging.Logger, factory: PublisherFactory = bus_publisher) -> int:
+    """Run the job of ``jobdir`` to its end; the exit code of the watchdog process.
 
-
-class Heartbeat(threading.Thread):
-    """Sends ``job.heartbeat.tengine`` every ``interval`` s with no retry (Tengine: retry 0).
-
-    Runs beside the pump, so a slow or absent broker never delays the script. It also notices
-    the broker going away and coming back, which a long job would otherwise never show in the
-    log: ``disconnected`` on the first failed heartbeat, ``reconnected`` on the next good one.
+    One ExitStack owns the spool files, the read ends of the script's pipes and its pidfd, so
+    every way out (the script could not start, its start could not be recorded, it ran to its
+    end, or the watchdog crashed) closes them the same way. When the script ran, they close only
+    once it has exited or been killed: a script killed because its start could not be recorded
+    gets SIGKILL, never a SIGPIPE first.
     """
+    job_id = jobdir.job_id
+    request = jobdir.request
+    if request is None:
+        raise RuntimeError(f"job {job_id}: no request.json in {jobdir.path}")
+    options: dict[str, Any] = request["options"]
+    command: list[str] = request["command"]
 
-    def __init__(self, interval: float, make_fields: Callable[[], dict], settings: PublishSettings,
-                 factory: PublisherFactory, log: logging.Logger, job_id: str):
-        super().__init__(name="heartbeat", daemon=True)
-        self.interval = interval
-        self.make_fields = make_fields
-        self.settings = settings
-        self.factory = factory
-        self.log = log
-        self.job_id = job_id
-        self.sent = 0
-        self._stop_event = threading.Event()
-        self._connected: bool | None = None  # None: not tried yet
+    with contextlib.ExitStack() as stack:
+        stdout, stderr = _open_spools(stack, jobdir, options, log)
+        create_publish_lock(jobdir)  # now, while the disk has room: see publish.py
+        try:
+            proc, pipes = _spawn(stack, command, stdout, stderr)
+        except SpawnFailed as exc:
+            _record_spawn_failed(jobdir, log, command, exc)
+            return 1
+        started = _record_started(jobdir, log, request, command, proc)
+        if started is None:
+            return EXIT_START_NOT_RECORDED  # killed and reaped: now the pipes may close
+        settings = PublishSettings(options["amqp_url"], options["publish_retry_count"],
+                                   options["publish_retry_interval"])
+        heartbeat = _start_heartbeat(jobdir, log, request, started, settings, factory)
+        returncode = _pump(stack, proc, pipes)
+        finished_at = now_iso()
+    # The spools are closed: their counts are final.
+    if heartbeat is not None:
+        heartbeat.stop()
+    result = _result(jobdir, proc, started, returncode, finished_at, stdout, stderr, heartbeat)
+    unrecorded = _record_result(jobdir, log, result)
 
-    def run(self) -> None:
-        publisher = None
-        broker = broker_label(self.settings.amqp_url)
-        quiet = quiet_logger("tengine.watcher.heartbeat_publisher")  # its lines are re-stated below
-        timeout = max(0.5, min(HEARTBEAT_CONNECT_TIMEOUT, self.interval))
-        while not self._stop_event.is_set():
-            fields = self.make_fields()
-            try:
-                if publisher is None:
-                    publisher = self.factory(self.settings.amqp_url, retry_count=0,
-                                             retry_interval=0.0, logger=quiet,
-                                             connect_timeout=timeout)
-                publisher.publish(to_event(fields))
-            except Exception as exc:
-                error = _root_cause(exc)
-                self.log.debug("heartbeat not sent %s", kv(job_id=self.job_id, key=fields["key"],
-                                                           error=error))
-                if self._connected is not False:
-                    self.log.warning("disconnected %s", kv(job_id=self.job_id, broker=broker,
-                                                           via="heartbeat", error=error))
-                self._connected = False
-            else:
-                self.sent += 1
-                self.log.debug("heartbeat %s", kv(job_id=self.job_id, key=fields["key"]))
-                if self._connected is False:
-                    self.log.info("reconnected %s", kv(job_id=self.job_id, broker=broker,
-                                                       via="heartbeat"))
-                self._connected = True
-            self._stop_event.wait(self.interval)
-        if publisher is not None:
-            try:
-                publisher.close()
-            except Exception:
-                pass
-
-    def stop(self) -> None:
-        """Stop beating; wait (bounded) for a heartbeat in flight so it cannot land after the
-        finished event and turn the core's event row back into a heartbeat."""
-        self._stop_event.set()
-        if self.is_alive():
-            self.join(HEARTBEAT_CONNECT_TIMEOUT + 1.0)
-        if self.is_alive():
-            self.log.warning("heartbeat still in flight %s",
-                             kv(job_id=self.job_id, note="finished event sent anyway"))
+    failpoint("watcher.before_publish_finished", state_dir=jobdir.state_dir, logger=log,
+              job=job_id)
+    ok = publish_result(jobdir, log, settings, factory, by="watchdog", unrecorded=unrecorded)
+    return 0 if ok else 3
 
 
-def _abandon_start(jobdir: JobDir, log: logging.Logger, proc: subprocess.Popen,
-                   error: OSError, command: list[str]) -> int:
+def _open_spools(stack: contextlib.ExitStack, jobdir: JobDir, options: dict[str, Any],
+                 log: logging.Logger) -> tuple[StreamSpool, StreamSpool]:
+    """The spool files of stdout and stderr, created (emptied) now; ``stack`` closes them."""
+    cap = options.get("output_cap")
+    spools = (StreamSpool("stdout", jobdir.stdout_path, cap, log=log, job_id=jobdir.job_id),
+              StreamSpool("stderr", jobdir.stderr_path, cap, log=log, job_id=jobdir.job_id))
+    stack.callback(_close_spools, spools)  # closing a spool that never opened does nothing
+    for spool in spools:
+        spool.open()
+    return spools
+
+
+def _close_spools(spools: tuple[StreamSpool, ...]) -> None:
+    for spool in spools:
+        spool.close()
+
+
+def _spawn(stack: contextlib.ExitStack, command: list[str], stdout: StreamSpool,
+           stderr: StreamSpool) -> tuple[subprocess.Popen[bytes], dict[int, StreamSpool]]:
+    """Start the script with its stdout and stderr on pipes; the pump's {read end: spool}.
+
+    ``stack`` closes the read ends, after the script is gone. The watchdog's copies of the
+    write ends are closed as soon as the script has its own (or could not start), so that a
+    pipe reaches its end when the script and its children are done with it.
+    """
+    pipes: dict[int, StreamSpool] = {}
+    with contextlib.ExitStack() as write_ends:
+        ends = []
+        for spool in (stdout, stderr):
+            read_end, write_end = os.pipe2(os.O_CLOEXEC)
+            stack.callback(os.close, read_end)
+            write_ends.callback(os.close, write_end)
+            enlarge_pipe(read_end)
+            pipes[read_end] = spool
+            ends.append(write_end)
+        proc = start_script(command, *ends)
+    return proc, pipes
+
+
+def _record_spawn_failed(jobdir: JobDir, log: logging.Logger, command: list[str],
+                         exc: SpawnFailed) -> None:
+    jobdir.write("spawn_error.json", {"reason": exc.reason, "errno": exc.errno_name,
+                                      "command": command, "at": now_iso(),
+                                      "watchdog_pid": os.getpid()})
+    log.error("spawn failed %s", kv(job_id=jobdir.job_id, reason=exc.reason,
+                                    errno=exc.errno_name))
+
+
+def _record_started(jobdir: JobDir, log: logging.Logger, request: dict[str, Any],
+                    command: list[str], proc: subprocess.Popen[bytes]) -> dict[str, Any] | None:
+    """Write started.json: from then on ``run``, ``kill`` and ``status`` know the script runs.
+    None when it cannot be written (a full disk): the script has then been killed."""
+    job_id = jobdir.job_id
+    watchdog_pid = os.getpid()
+    started = {
+        "pid": proc.pid, "pgid": proc.pid, "started_at": now_iso(),
+        "event_key": str(uuid.uuid4()), "watchdog_pid": watchdog_pid,
+        "hostname": socket.gethostname(),
+        "source_name": source_name(request.get("server_name") or "", proc.pid,
+                                   request.get("root_jobnet_id") or "", job_id),
+        "sender_name": sender_name(socket.gethostname(), watchdog_pid),
+    }
+    failpoint("watcher.before_record_started", state_dir=jobdir.state_dir, logger=log,
+              job=job_id)
+    try:
+        jobdir.write("started.json", started)
+    except OSError as exc:  # a full disk (ENOSPC, EDQUOT, EIO): the start cannot be reported
+        _abandon_start(jobdir, log, proc, exc, command)
+        return None
+    log.info("started %s", kv(job_id=job_id, pid=proc.pid, pgid=proc.pid,
+                              watchdog_pid=watchdog_pid, key=started["event_key"]))
+    return started
+
+
+def _start_heartbeat(jobdir: JobDir, log: logging.Logger, request: dict[str, Any],
+                     started: dict[str, Any], settings: PublishSettings,
+                     factory: PublisherFactory) -> Heartbeat | None:
+    """The heartbeat thread, beating from now on; None when the job asked for none."""
+    interval = request["options"]["heartbeat_interval"]
+    if interval <= 0:
+        return None
+    heartbeat = Heartbeat(interval, lambda: heartbeat_fields(request, started, now_iso()),
+                          settings, factory, log, jobdir.job_id)
+    heartbeat.start()
+    return heartbeat
+
+
+def _pump(stack: contextlib.ExitStack, proc: subprocess.Popen[bytes],
+          pipes: dict[int, StreamSpool]) -> int:
+    """Copy the script's output into its spools until it exits; its return code."""
+    exit_fd: int | None
+    try:
+        exit_fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        exit_fd = None  # older kernel: pump polls the process instead
+    else:
+        stack.callback(os.close, exit_fd)
+    pump(pipes, exit_fd, lambda: proc.poll() is not None)
+    return proc.wait()
+
+
+def _result(jobdir: JobDir, proc: subprocess.Popen[bytes], started: dict[str, Any],
+            returncode: int, finished_at: str, stdout: StreamSpool, stderr: StreamSpool,
+            heartbeat: Heartbeat | None) -> dict[str, Any]:
+    """What result.json and the finished event say about the run."""
+    kill_at = _kill_requested_before(jobdir, finished_at)
+    return {
+        "job_id": jobdir.job_id, "pid": proc.pid, "pgid": proc.pid,
+        "exit_status": returncode if returncode >= 0 else None,
+        "signal": signal_name(-returncode) if returncode < 0 else None,
+        "killed": kill_at is not None, "kill_requested_at": kill_at,
+        "started_at": started["started_at"], "finished_at": finished_at,
+        "stdout": stdout.summary(), "stderr": stderr.summary(),
+        "heartbeats_sent": heartbeat.sent if heartbeat else 0,
+        "watchdog_pid": started["watchdog_pid"], "watchdog_vm_hwm_kib": vm_hwm_kib(),
+        "event_key": started["event_key"],
+    }
+
+
+def _record_result(jobdir: JobDir, log: logging.Logger,
+                   result: dict[str, Any]) -> dict[str, Any] | None:
+    """Write result.json, before publishing: the host keeps it whatever becomes of the event;
+    log the job's end. Returns the result when it could not be written (a full disk), to be
+    sent from memory."""
+    unrecorded = None
+    try:
+        jobdir.write("result.json", result)
+    except OSError as exc:
+        unrecorded = result
+        log.error("result not recorded %s", kv(
+            job_id=jobdir.job_id, path=jobdir.file("result.json"), error=str(exc),
+            note="sending it anyway; if that fails it is lost"))
+    log.info("finished %s", kv(
+        job_id=jobdir.job_id, pid=result["pid"], exit_status=result["exit_status"],
+        signal=result["signal"], killed=result["killed"],
+        stdout_bytes=result["stdout"]["total_bytes"],
+        stderr_bytes=result["stderr"]["total_bytes"], vm_hwm_kib=result["watchdog_vm_hwm_kib"]))
+    return unrecorded
+
+
+def _abandon_start(jobdir: JobDir, log: logging.Logger, proc: subprocess.Popen[bytes],
+                   error: OSError, command: list[str]) -> None:
     """started.json could not be written: kill the script's process group at once.
 
     Nobody was told the script runs (``run`` cannot print its PID, ``kill`` and ``status`` cannot
@@ -176,7 +285,6 @@ def _abandon_start(jobdir: JobDir, log: logging.Logger, proc: subprocess.Popen,
             "pid": proc.pid, "start_not_recorded": True})
     except OSError:
         pass
-    return EXIT_START_NOT_RECORDED
 
 
 def _kill_requested_before(jobdir: JobDir, moment: str) -> str | None:
@@ -187,120 +295,6 @@ def _kill_requested_before(jobdir: JobDir, moment: str) -> str | None:
              if k.get("requested_at", "") <= moment
              and k.get("outcome") in ("requested", "sent", "stopped")]
     return min(times) if times else None
-
-
-def watch(jobdir: JobDir, log: logging.Logger, factory: PublisherFactory = bus_publisher) -> int:
-    """Run the job of ``jobdir`` to its end; the exit code of the watchdog process."""
-    job_id = jobdir.job_id
-    request = jobdir.request
-    if request is None:
-        raise RuntimeError(f"job {job_id}: no request.json in {jobdir.path}")
-    options: dict[str, Any] = request["options"]
-    command: list[str] = request["command"]
-
-    stdout = StreamSpool("stdout", jobdir.stdout_path, options.get("output_cap"), log=log,
-                         job_id=job_id)
-    stderr = StreamSpool("stderr", jobdir.stderr_path, options.get("output_cap"), log=log,
-                         job_id=job_id)
-    stdout.open()
-    stderr.open()
-    create_publish_lock(jobdir)  # now, while the disk has room: see publish.py
-    out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
-    for fd in (out_r, err_r):
-        enlarge_pipe(fd)
-    try:
-        proc = start_script(command, out_w, err_w)
-    except SpawnFailed as exc:
-        jobdir.write("spawn_error.json", {"reason": exc.reason, "errno": exc.errno_name,
-                                          "command": command, "at": now_iso(),
-                                          "watchdog_pid": os.getpid()})
-        log.error("spawn failed %s", kv(job_id=job_id, reason=exc.reason, errno=exc.errno_name))
-        return 1
-    finally:
-        os.close(out_w)
-        os.close(err_w)
-
-    started_at = now_iso()
-    watchdog_pid = os.getpid()
-    started = {
-        "pid": proc.pid, "pgid": proc.pid, "started_at": started_at,
-        "event_key": str(uuid.uuid4()), "watchdog_pid": watchdog_pid,
-        "hostname": socket.gethostname(),
-        "source_name": source_name(request.get("server_name") or "", proc.pid,
-                                   request.get("root_jobnet_id") or "", job_id),
-        "sender_name": sender_name(socket.gethostname(), watchdog_pid),
-    }
-    failpoint("watcher.before_record_started", state_dir=jobdir.state_dir, logger=log,
-              job=job_id)
-    try:
-        jobdir.write("started.json", started)
-    except OSError as exc:  # a full disk (ENOSPC, EDQUOT, EIO): the start cannot be reported
-        code = _abandon_start(jobdir, log, proc, exc, command)
-        for fd in (out_r, err_r):  # only now: the script gets SIGKILL, not a SIGPIPE first
-            os.close(fd)
-        stdout.close()
-        stderr.close()
-        return code
-    log.info("started %s", kv(job_id=job_id, pid=proc.pid, pgid=proc.pid,
-                              watchdog_pid=watchdog_pid, key=started["event_key"]))
-
-    settings = PublishSettings(options["amqp_url"], options["publish_retry_count"],
-                               options["publish_retry_interval"])
-    heartbeat = None
-    if options["heartbeat_interval"] > 0:
-        heartbeat = Heartbeat(options["heartbeat_interval"],
-                              lambda: heartbeat_fields(request, started, now_iso()),
-                              settings, factory, log, job_id)
-        heartbeat.start()
-
-    exit_fd = None
-    try:
-        exit_fd = os.pidfd_open(proc.pid)
-    except (AttributeError, OSError):
-        pass  # older kernel: pump polls the process instead
-    try:
-        pump({out_r: stdout, err_r: stderr}, exit_fd, lambda: proc.poll() is not None)
-    finally:
-        if exit_fd is not None:
-            os.close(exit_fd)
-    returncode = proc.wait()
-    finished_at = now_iso()
-    stdout.close()
-    stderr.close()
-    if heartbeat is not None:
-        heartbeat.stop()
-
-    exit_status = returncode if returncode >= 0 else None
-    signal_text = signal_name(-returncode) if returncode < 0 else None
-    kill_at = _kill_requested_before(jobdir, finished_at)
-    result = {
-        "job_id": job_id, "pid": proc.pid, "pgid": proc.pid,
-        "exit_status": exit_status, "signal": signal_text,
-        "killed": kill_at is not None, "kill_requested_at": kill_at,
-        "started_at": started_at, "finished_at": finished_at,
-        "stdout": stdout.summary(), "stderr": stderr.summary(),
-        "heartbeats_sent": heartbeat.sent if heartbeat else 0,
-        "watchdog_pid": watchdog_pid, "watchdog_vm_hwm_kib": vm_hwm_kib(),
-        "event_key": started["event_key"],
-    }
-    unrecorded = None
-    try:
-        jobdir.write("result.json", result)  # before publishing: the host keeps it whatever
-    except OSError as exc:  # a full disk: the result is still sent, from memory
-        unrecorded = result
-        log.error("result not recorded %s", kv(
-            job_id=job_id, path=jobdir.file("result.json"), error=str(exc),
-            note="sending it anyway; if that fails it is lost"))
-    log.info("finished %s", kv(
-        job_id=job_id, pid=proc.pid, exit_status=exit_status, signal=signal_text,
-        killed=result["killed"], stdout_bytes=stdout.total_bytes,
-        stderr_bytes=stderr.total_bytes, vm_hwm_kib=result["watchdog_vm_hwm_kib"]))
-
-    failpoint("watcher.before_publish_finished", state_dir=jobdir.state_dir, logger=log,
-              job=job_id)
-    ok = publish_result(jobdir, log, settings, factory, by="watchdog", unrecorded=unrecorded)
-    return 0 if ok else 3
 
 
 def main(argv: list[str] | None = None) -> int:

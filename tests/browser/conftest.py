@@ -1,48 +1,29 @@
-"""Fixtures of the browser tests: the whole stack for real (the shared test broker, a
+"""Fixtures of the browser tests: the whole stack for real (the session's test broker, a
 `tengine core` process, the console as its own process) and Debian's Chromium driven by
 Playwright, headless and offline.
 
-The broker fixtures and the runtime helper are the integration tests' (tests/integration), loaded
-from there. Needs root, rabbitmq-server and chromium (`apt-get install chromium`); without them
-the tests fail saying so (`TENGINE_SKIP_INTEGRATION=1` skips them). Playwright is never asked to
-download a browser.
+The broker is tests/conftest.py's ``session_broker``, the runtime and the console process are
+tests/support's. Needs root, rabbitmq-server and chromium (`apt-get install chromium`); without
+them the tests fail saying so (`TENGINE_SKIP_INTEGRATION=1` skips them). Playwright is never asked
+to download a browser.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.integration import SKIP_VARIABLE, require_integration_environment
 
 HERE = Path(__file__).resolve().parent
-INTEGRATION = HERE.parent / "integration"
 REPO = HERE.parent.parent
 SCREENS = REPO / "reports" / "screens"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
-
-sys.path.insert(0, str(INTEGRATION))  # runtime_support
-
-
-def _load_integration_conftest():
-    spec = importlib.util.spec_from_file_location("tengine_integration_conftest",
-                                                  INTEGRATION / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_integration = _load_integration_conftest()
-# The same fixtures as the integration tests: a private RabbitMQ node for the session, and the
-# check (autouse) that root and rabbitmq-server are there.
-session_broker = _integration.session_broker
-_integration_environment = _integration._integration_environment
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -52,8 +33,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
+def _integration_environment() -> None:
+    require_integration_environment()
+
+
+@pytest.fixture(autouse=True)
 def _chromium_present() -> None:
-    if not CHROMIUM.exists() and os.environ.get(_integration.SKIP_VARIABLE) != "1":
+    if not CHROMIUM.exists() and os.environ.get(SKIP_VARIABLE) != "1":
         pytest.fail(f"the browser tests need Debian's chromium at {CHROMIUM} "
                     f"(apt-get install chromium)", pytrace=False)
 

@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from console_process import ConsoleProcess
 from playwright.sync_api import Page, expect
-from runtime_support import Runtime, wait_for
+from support.console_process import ConsoleProcess
+from support.integration import purge_event_queue
+from support.runtime import POLL, Runtime
+
+from harness.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -91,6 +94,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(session_broker, tmp_path_factory) -> Iterator[Stack]:
+    purge_event_queue(session_broker.url)  # the broker is the session's: start from an empty queue
     runtime = Runtime(tmp_path_factory.mktemp("browser"), session_broker.url)
     console = None
     try:
@@ -99,8 +103,8 @@ def stack(session_broker, tmp_path_factory) -> Iterator[Stack]:
             job=runtime.job_sh, bin=runtime.bin))
         runtime.load(definition)
         runtime.start_core()
-        console = ConsoleProcess(runtime.env, runtime.root / "console.out")
-        wait_for(console.ready, 30, "the console to answer")
+        console = ConsoleProcess(runtime)
+        wait_for(console.ready, timeout=30, what="the console to answer", interval=POLL)
         yield Stack(runtime, console)
     finally:
         if console is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import select
-import socket
 import subprocess
 import sys
 import threading
@@ -12,14 +11,18 @@ from collections.abc import Callable, Iterator
 
 import pika
 import pytest
+from support.tcp import dead_amqp_url
 
+from harness.waiting import wait_for
 from tengine_min.broker import Broker
-from tengine_min.bus import envelope, topology
+from tengine_min.bus import topology
 from tengine_min.bus.consumer import Consumer
-from tengine_min.bus.envelope import Event
 from tengine_min.bus.publisher import Publisher, PublishFailed
+from tengine_min.events import names
+from tengine_min.events.envelope import Event
 
 pytestmark = pytest.mark.integration
+POLL = 0.05  # s between looks at what the consumer threads received
 
 
 @pytest.fixture
@@ -52,7 +55,8 @@ def start_consumer() -> Iterator[Callable[..., tuple[Consumer, threading.Thread]
 
 
 def ready_count(channel) -> int:
-    return channel.queue_declare(topology.QUEUE_NAME, durable=True, passive=True).method.message_count
+    declared = channel.queue_declare(topology.QUEUE_NAME, durable=True, passive=True)
+    return declared.method.message_count
 
 
 def take_all(channel) -> list[Event]:
@@ -64,31 +68,23 @@ def take_all(channel) -> list[Event]:
         events.append(Event.from_json(body))
 
 
-def dead_url() -> str:
-    """An AMQP URL where nothing listens: a broker that is down."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"amqp://guest:guest@127.0.0.1:{port}/%2F"
-
-
-def job_event(name: str = envelope.FINISHED_PROCESS_JOB, **properties) -> Event:
+def job_event(name: str = names.FINISHED_PROCESS_JOB, **properties) -> Event:
     return Event(name, source_name="job:test/1/root/job", sender_name="test", properties=properties)
 
 
 # ---------------------------------------------------------------------- publish and consume
 
 
-def test_publish_and_consume_round_trip(broker: Broker, start_consumer, wait_until, recorded_log,
+def test_publish_and_consume_round_trip(broker: Broker, start_consumer, recorded_log,
                                         amqp_channel) -> None:
     received: list[Event] = []
     consumer, thread = start_consumer(broker.url, received.append, logger=recorded_log.logger)
-    sent = [job_event(envelope.START_JOB, n=1), job_event(level="error", n=2),
-            job_event(envelope.JOB_HEARTBEAT, n=3)]
+    sent = [job_event(names.START_JOB, n=1), job_event(level="error", n=2),
+            job_event(names.JOB_HEARTBEAT, n=3)]
     with Publisher(broker.url, logger=recorded_log.logger) as publisher:
         for event in sent:
             publisher.publish(event)
-    wait_until(lambda: len(received) == 3, timeout=15, what="3 events consumed")
+    wait_for(lambda: len(received) == 3, timeout=15, what="3 events consumed", interval=POLL)
     assert received == sent
     consumer.stop()
     thread.join(timeout=15)
@@ -106,7 +102,8 @@ def test_messages_are_persistent_json_on_tengines_exchange(broker: Broker, amqp_
     channel.exchange_declare(topology.EXCHANGE_NAME, exchange_type="direct", durable=True)
     channel.queue_declare(topology.QUEUE_NAME, durable=True)
     method, properties, body = channel.basic_get(topology.QUEUE_NAME, auto_ack=True)
-    assert (method.exchange, method.routing_key) == ("tengine_event_exchange", "tengine_event_queue")
+    assert (method.exchange, method.routing_key) == ("tengine_event_exchange",
+                                                     "tengine_event_queue")
     assert properties.delivery_mode == 2
     assert properties.content_type == "application/json"
     assert properties.message_id == event.key
@@ -135,7 +132,8 @@ def test_publisher_retries_while_the_broker_is_down_and_delivers_when_it_is_back
     broker: Broker, recorded_log, amqp_channel
 ) -> None:
     first, during_outage = job_event(n=1), job_event(n=2)
-    publisher = Publisher(broker.url, retry_count=120, retry_interval=0.25, logger=recorded_log.logger)
+    publisher = Publisher(broker.url, retry_count=120, retry_interval=0.25,
+                          logger=recorded_log.logger)
     publisher.publish(first)
     broker.stop()
     restart_errors: list[BaseException] = []
@@ -160,7 +158,8 @@ def test_publisher_retries_while_the_broker_is_down_and_delivers_when_it_is_back
     reconnected = [i for i, line in enumerate(lines) if line.startswith("reconnected broker=")]
     assert len(disconnected) == 1 and len(reconnected) == 1 and disconnected[0] < reconnected[0]
     failures = recorded_log.matching(
-        rf"^publish failed event=finished\.process\.job\.tengine key={during_outage.key} attempt=\d+/121 "
+        rf"^publish failed event=finished\.process\.job\.tengine key={during_outage.key} "
+        rf"attempt=\d+/121 "
     )
     assert len(failures) >= 2
     assert 'attempt=1/121 error="' in failures[0]
@@ -170,7 +169,8 @@ def test_publisher_retries_while_the_broker_is_down_and_delivers_when_it_is_back
 
 def test_publisher_gives_up_when_the_broker_stays_down(broker: Broker, recorded_log) -> None:
     event = job_event(exit_status=1)
-    publisher = Publisher(broker.url, retry_count=3, retry_interval=0.05, logger=recorded_log.logger)
+    publisher = Publisher(broker.url, retry_count=3, retry_interval=0.05,
+                          logger=recorded_log.logger)
     publisher.publish(job_event(n=0))  # connected first, so the outage shows as a disconnect
     broker.stop()
     started = time.monotonic()
@@ -179,7 +179,8 @@ def test_publisher_gives_up_when_the_broker_stays_down(broker: Broker, recorded_
     assert time.monotonic() - started >= 3 * 0.05  # it waited between attempts
     assert f"gave up publishing finished.process.job.tengine key={event.key}" in str(caught.value)
     assert "after 4 attempt(s)" in str(caught.value)
-    failures = recorded_log.matching(rf"^publish failed event=finished\.process\.job\.tengine key={event.key} ")
+    failures = recorded_log.matching(
+        rf"^publish failed event=finished\.process\.job\.tengine key={event.key} ")
     assert [f.split("attempt=")[1].split()[0] for f in failures] == ["1/4", "2/4", "3/4", "4/4"]
     assert "ConnectionRefusedError" in failures[-1]
     assert recorded_log.matching(
@@ -188,8 +189,9 @@ def test_publisher_gives_up_when_the_broker_stays_down(broker: Broker, recorded_
     publisher.close()
 
 
-def test_close_stops_a_publisher_that_is_retrying(recorded_log, wait_until) -> None:
-    publisher = Publisher(dead_url(), retry_count=1000, retry_interval=0.2, logger=recorded_log.logger)
+def test_close_stops_a_publisher_that_is_retrying(recorded_log) -> None:
+    publisher = Publisher(dead_amqp_url(), retry_count=1000, retry_interval=0.2,
+                          logger=recorded_log.logger)
     outcome: list[BaseException] = []
 
     def publish() -> None:
@@ -213,7 +215,8 @@ def test_close_stops_a_publisher_that_is_retrying(recorded_log, wait_until) -> N
 def test_an_unroutable_event_is_retried_after_redeclaring_the_topology(
     broker: Broker, amqp_channel, recorded_log
 ) -> None:
-    publisher = Publisher(broker.url, retry_count=2, retry_interval=0.05, logger=recorded_log.logger)
+    publisher = Publisher(broker.url, retry_count=2, retry_interval=0.05,
+                          logger=recorded_log.logger)
     publisher.publish(job_event(n=1))
     amqp_channel(broker.url).queue_delete(topology.QUEUE_NAME)  # someone deleted the queue
     event = job_event(n=2)
@@ -221,37 +224,43 @@ def test_an_unroutable_event_is_retried_after_redeclaring_the_topology(
     publisher.close()
     failures = recorded_log.matching(r"^publish failed ")
     assert len(failures) == 1 and "attempt=1/3" in failures[0] and "UnroutableError" in failures[0]
-    assert not recorded_log.matching("disconnected")  # the link was fine; only the route was missing
+    # the link was fine; only the route was missing
+    assert not recorded_log.matching("disconnected")
     assert take_all(amqp_channel(broker.url)) == [event]
 
 
 # ---------------------------------------------------------------------- consumer
 
 
-def test_consumer_reconnects_after_a_broker_restart(broker: Broker, start_consumer, recorded_log,
-                                                    wait_until) -> None:
+def test_consumer_reconnects_after_a_broker_restart(broker: Broker, start_consumer,
+                                                    recorded_log) -> None:
     received: list[Event] = []
     connects: list[float] = []
     consumer, _ = start_consumer(broker.url, received.append, reconnect_interval=0.2,
                                  logger=recorded_log.logger,
                                  on_connected=lambda: connects.append(time.monotonic()))
-    wait_until(lambda: consumer.connected and len(connects) == 1, timeout=15, what="first connect")
+    wait_for(lambda: consumer.connected and len(connects) == 1, timeout=15, what="first connect",
+             interval=POLL)
     before, after = job_event(n=1), job_event(n=2)
     with Publisher(broker.url) as publisher:
         publisher.publish(before)
-    wait_until(lambda: received == [before], timeout=15, what="event before the restart")
+    wait_for(lambda: received == [before], timeout=15, what="event before the restart",
+             interval=POLL)
 
     broker.stop()
-    wait_until(lambda: not consumer.connected, timeout=15, what="consumer to notice the outage")
+    wait_for(lambda: not consumer.connected, timeout=15, what="consumer to notice the outage",
+             interval=POLL)
     recorded_log.wait_for("^disconnected broker=", timeout=15)
     recorded_log.wait_for(r"^connect failed broker=.* attempt=1 ", timeout=15)
     broker.start()
-    wait_until(lambda: len(connects) == 2 and consumer.connected, timeout=30, what="reconnect")
+    wait_for(lambda: len(connects) == 2 and consumer.connected, timeout=30, what="reconnect",
+             interval=POLL)
     recorded_log.wait_for("^reconnected broker=", timeout=5)
 
     with Publisher(broker.url) as publisher:
         publisher.publish(after)
-    wait_until(lambda: received == [before, after], timeout=15, what="event after the restart")
+    wait_for(lambda: received == [before, after], timeout=15, what="event after the restart",
+             interval=POLL)
 
 
 CONSUMER_THAT_NEVER_ACKS = """
@@ -267,7 +276,7 @@ Consumer(sys.argv[1], handle).run()
 
 
 def test_an_unacked_message_is_redelivered_after_the_consumer_dies(
-    broker: Broker, start_consumer, wait_until
+    broker: Broker, start_consumer
 ) -> None:
     event = job_event(n=1)
     with Publisher(broker.url) as publisher:
@@ -283,12 +292,12 @@ def test_an_unacked_message_is_redelivered_after_the_consumer_dies(
         doomed.wait(timeout=15)
     received: list[Event] = []
     start_consumer(broker.url, received.append)
-    wait_until(lambda: len(received) == 1, timeout=15, what="redelivery")
+    wait_for(lambda: len(received) == 1, timeout=15, what="redelivery", interval=POLL)
     assert received == [event]
 
 
 def test_a_failing_handler_rejects_with_requeue_and_the_event_comes_back(
-    broker: Broker, start_consumer, recorded_log, wait_until, amqp_channel
+    broker: Broker, start_consumer, recorded_log, amqp_channel
 ) -> None:
     seen: list[str] = []
 
@@ -298,10 +307,10 @@ def test_a_failing_handler_rejects_with_requeue_and_the_event_comes_back(
             raise RuntimeError("store unavailable")
 
     consumer, thread = start_consumer(broker.url, handle, logger=recorded_log.logger)
-    event = job_event(envelope.START_JOB)
+    event = job_event(names.START_JOB)
     with Publisher(broker.url) as publisher:
         publisher.publish(event)
-    wait_until(lambda: len(seen) == 2, timeout=15, what="the event delivered again")
+    wait_for(lambda: len(seen) == 2, timeout=15, what="the event delivered again", interval=POLL)
     assert seen == [event.key, event.key]
     assert recorded_log.matching(
         rf'^handler failed event=start\.job\.job\.tengine key={event.key} '
@@ -312,18 +321,20 @@ def test_a_failing_handler_rejects_with_requeue_and_the_event_comes_back(
 
 
 def test_malformed_messages_are_logged_with_their_bytes_and_dropped(
-    broker: Broker, amqp_channel, start_consumer, recorded_log, wait_until
+    broker: Broker, amqp_channel, start_consumer, recorded_log
 ) -> None:
     channel = amqp_channel(broker.url)
     good = job_event(n=1)
-    for body in (b"not json at all", b'{"event_type_name": "x.tengine", "key": ""}', good.to_json()):
+    for body in (b"not json at all", b'{"event_type_name": "x.tengine", "key": ""}',
+                 good.to_json()):
         channel.basic_publish(topology.EXCHANGE_NAME, topology.ROUTING_KEY, body,
                               pika.BasicProperties(delivery_mode=2))
     received: list[Event] = []
     consumer, thread = start_consumer(broker.url, received.append, logger=recorded_log.logger)
-    wait_until(lambda: received == [good], timeout=15, what="the valid event")
+    wait_for(lambda: received == [good], timeout=15, what="the valid event", interval=POLL)
     dropped = recorded_log.wait_for("^malformed message dropped ", count=2, timeout=5)
-    assert 'error="not JSON: Expecting value at line 1 column 1" bytes=15 body="b\'not json at all\'"' in dropped[0]
+    assert ('error="not JSON: Expecting value at line 1 column 1" bytes=15 '
+            'body="b\'not json at all\'"') in dropped[0]
     assert "key must be a non-blank string" in dropped[1] and "bytes=43" in dropped[1]
     consumer.stop()
     thread.join(timeout=15)
@@ -331,7 +342,7 @@ def test_malformed_messages_are_logged_with_their_bytes_and_dropped(
 
 
 def test_stop_lets_the_current_message_finish_then_run_returns(
-    broker: Broker, start_consumer, wait_until, amqp_channel
+    broker: Broker, start_consumer, amqp_channel
 ) -> None:
     handling, release = threading.Event(), threading.Event()
     finished: list[str] = []
@@ -356,7 +367,7 @@ def test_stop_lets_the_current_message_finish_then_run_returns(
 
 
 def test_consumer_keeps_trying_to_connect_until_stopped(recorded_log) -> None:
-    consumer = Consumer(dead_url(), lambda event: None, reconnect_interval=0.05,
+    consumer = Consumer(dead_amqp_url(), lambda event: None, reconnect_interval=0.05,
                         logger=recorded_log.logger)
     thread = threading.Thread(target=consumer.run, daemon=True)
     thread.start()
@@ -370,7 +381,7 @@ def test_consumer_keeps_trying_to_connect_until_stopped(recorded_log) -> None:
 
 
 def test_a_stopped_consumer_returns_at_once() -> None:
-    consumer = Consumer(dead_url(), lambda event: None)
+    consumer = Consumer(dead_amqp_url(), lambda event: None)
     consumer.stop()
     started = time.monotonic()
     consumer.run()

@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.runtime import cli_label
+
+from tengine_min.model import phases as ph
 
 pytestmark = pytest.mark.integration
 
@@ -32,9 +35,10 @@ def test_demo_runs_the_demo_jobnet_to_success_and_says_where_to_look(state_dir):
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
     assert "15 root jobnets" in out and "0 errors" in out
-    assert "execution " in out and "正常終了 / success" in out
+    assert "execution " in out and cli_label(ph.SUCCESS) in out
     for name in ("prepare", "extract_a", "extract_b", "transform", "demo_publish", "cleanup"):
-        assert any(name in line and "正常終了" in line for line in out.splitlines()), name
+        assert any(name in line and ph.human_label(ph.SUCCESS) in line
+                   for line in out.splitlines()), name
     assert "console:" in out and "http://127.0.0.1:" in out
     log = (tmp_path / "watcher" / "log" / "watcher.log").read_text()
     assert log.count("finished") >= 7

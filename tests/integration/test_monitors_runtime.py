@@ -11,12 +11,12 @@ import signal
 from pathlib import Path
 
 import pytest
-from runtime_support import Runtime, wait_for
+from support.runtime import POLL, Runtime
 
+from harness.waiting import wait_for
 from tengine_min import failpoints
-from tengine_min.bus import envelope as ev
-from tengine_min.core import phases as ph
-from tengine_min.core.handlers import RECONCILED_PROCESS_JOB
+from tengine_min.events import names as ev
+from tengine_min.model import phases as ph
 from tengine_min.watcher.procs import group_alive
 
 DEFINITIONS = """
@@ -111,14 +111,16 @@ def test_a_sigkilled_watchdog_is_found_lost_and_its_script_is_not_left_running(m
     assert j1.reason.startswith("watcher lost: no heartbeat for "), j1.reason
     [expired] = [e for e in rt.events(ev.EXPIRED_JOB_HEARTBEAT) if e.key == j1.heartbeat_key]
     assert expired.level == "error" and expired.properties["target_job_id"] == j1.id
-    [error] = wait_for(lambda: events_of(rt, ev.ERROR_JOB, j1.id), 30, "error.job.job.tengine")
+    [error] = wait_for(lambda: events_of(rt, ev.ERROR_JOB, j1.id), timeout=30,
+                       what="error.job.job.tengine", interval=POLL)
     assert error.properties["message"] == j1.reason
     assert rt.wait_execution(execution_id).phase == ph.ERROR
 
     # job.sh's `sleep` outlived its shell; reconciliation found the watcher gone and killed it.
-    wait_for(lambda: not group_alive(started["pgid"]), 30, "the job's processes to be gone")
-    [reconciled] = wait_for(lambda: events_of(rt, RECONCILED_PROCESS_JOB, j1.id), 30,
-                            "the reconciliation event")
+    wait_for(lambda: not group_alive(started["pgid"]), timeout=30,
+             what="the job's processes to be gone", interval=POLL)
+    [reconciled] = wait_for(lambda: events_of(rt, ev.RECONCILED_PROCESS_JOB, j1.id), timeout=30,
+                            what="the reconciliation event", interval=POLL)
     assert reconciled.properties["host_state"] == "lost"
     assert reconciled.properties["orphans_killed"] is True
     assert rt.watcher_log_matches(rf"kill sent job_id={j1.id} ")
@@ -168,7 +170,8 @@ def test_queue_down_past_the_retries_ends_error_and_the_result_arrives_late(make
     g1 = rt.wait_vertex(execution_id, "/mon_gated/g1", {ph.ERROR}, timeout=60,
                         check=lambda v: v.late_result is not None)
     assert (g1.late_result["exit_status"], g1.late_result["source"]) == (0, "reconciliation")
-    [late] = wait_for(lambda: events_of(rt, ev.LATE_RESULT_JOB, g1.id), 30, "late_result")
+    [late] = wait_for(lambda: events_of(rt, ev.LATE_RESULT_JOB, g1.id), timeout=30,
+                      what="late_result", interval=POLL)
     assert late.level == "warn" and "found on its host by reconciliation" in \
         late.properties["message"]
     # Reconciliation had the watcher send its result again: delivered, merged, one warning.
@@ -191,14 +194,15 @@ def test_a_force_stop_after_the_script_ended_leaves_the_job_success(make_runtime
     failpoints.wait_hit(watcher_dir(rt), PUBLISH_PAUSE, timeout=30)  # ended, not yet reported
     rt.cli("stop", g1.id)
     rt.wait_watcher_log(rf"nothing to kill job_id={g1.id} \(already finished exit_status=0\)")
-    wait_for(lambda: events_of(rt, ev.KILL_SENT_JOB, g1.id), 30, "kill_sent")
+    wait_for(lambda: events_of(rt, ev.KILL_SENT_JOB, g1.id), timeout=30, what="kill_sent",
+             interval=POLL)
     assert rt.vertices(execution_id)["/mon_gated/g1"].phase == ph.DYING
     failpoints.disarm(watcher_dir(rt), PUBLISH_PAUSE)
     failpoints.release(watcher_dir(rt), PUBLISH_PAUSE)
     assert rt.wait_execution(execution_id).phase == ph.SUCCESS
     g1 = rt.vertices(execution_id)["/mon_gated/g1"]
     assert (g1.phase, g1.exit_status, ph.human_label(g1.phase, g1.stop_reason)) == (
-        ph.SUCCESS, 0, "正常終了")
+        ph.SUCCESS, 0, ph.human_label(ph.SUCCESS))
     assert not rt.watcher_log_matches(rf"kill sent job_id={g1.id} ")
     assert no_handler_failed(rt)
 
@@ -223,7 +227,7 @@ def test_a_force_stop_whose_result_cannot_be_published_is_still_a_kill(make_runt
     j1 = rt.wait_vertex(execution_id, "/mon_long/j1", {ph.ERROR}, timeout=60)
     assert j1.reason.startswith("watcher lost: no heartbeat for "), j1.reason
     assert "while it was being stopped" in j1.reason
-    assert ph.human_label(j1.phase, j1.stop_reason) == "エラー終了(強制停止済)"
+    assert ph.human_label(j1.phase, j1.stop_reason) == ph.human_label(ph.ERROR, ph.USER_STOP)
     j1 = rt.wait_vertex(execution_id, "/mon_long/j1", {ph.ERROR}, timeout=60,
                         check=lambda v: v.late_result is not None)
     assert (j1.late_result["signal"], j1.late_result["source"]) == ("KILL", "reconciliation")

@@ -8,14 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from runtime_support import Runtime, wait_for
+from support.runtime import POLL, Runtime, cli_label
 
-from tengine_min.bus import envelope as ev
+from harness.waiting import wait_for
 from tengine_min.config import load_settings
-from tengine_min.core import phases as ph
 from tengine_min.core.driver import build_kill_command, build_run_command
-from tengine_min.core.handlers import KillJob, StartJob
-from tengine_min.core.transport import LocalTransport
+from tengine_min.core.handlers.commands import KillJob, StartJob
+from tengine_min.events import names as ev
+from tengine_min.model import phases as ph
+from tengine_min.transport.local import LocalTransport
 
 DEFINITIONS = """
 jobnets:
@@ -289,8 +290,8 @@ def test_run_wait_shows_the_tree_and_exits_by_the_outcome(rt):
     assert done.returncode == 0
     execution_id = done.stdout.splitlines()[0].strip()
     assert rt.execution(execution_id).phase == ph.SUCCESS
-    assert f"execution {execution_id} 正常終了 / success" in done.stdout
-    assert "s3  正常終了 / success" in done.stdout
+    assert f"execution {execution_id} {cli_label(ph.SUCCESS)}" in done.stdout
+    assert f"s3  {cli_label(ph.SUCCESS)}" in done.stdout
 
     failed = rt.cli("run", "rt_bad_scripts", "--wait", check=False)
     assert failed.returncode == 1, failed.stderr
@@ -325,8 +326,8 @@ def test_failing_job_closes_its_edges_lets_the_parallel_branch_finish_and_runs_f
     listing = rt.cli("events", "--level", "error", "--limit", "200").stdout
     assert "error.job.job.tengine" in listing and "target=/rt_failing/j2" in listing
     tree = rt.cli("jobs", execution_id).stdout
-    assert "j2  エラー終了 / error" in tree and "exit=3" in tree
-    assert "j4  初期化済 / initialized" in tree
+    assert f"j2  {cli_label(ph.ERROR)}" in tree and "exit=3" in tree
+    assert f"j4  {cli_label(ph.INITIALIZED)}" in tree
     assert execution_id in rt.cli("jobs").stdout
 
 
@@ -409,8 +410,8 @@ def test_force_stop_of_the_root_skips_finally_and_ends_user_stop(rt):
     execution = rt.wait_execution(execution_id)
     assert (execution.phase, execution.stop_reason) == (ph.ERROR, ph.USER_STOP)
     v = rt.vertices(execution_id)
-    assert label(v["/rt_stop_root"]) == "エラー終了(強制停止済)"
-    assert label(v["/rt_stop_root/j1"]) == "エラー終了(強制停止済)"
+    assert label(v["/rt_stop_root"]) == ph.human_label(ph.ERROR, ph.USER_STOP)
+    assert label(v["/rt_stop_root/j1"]) == ph.human_label(ph.ERROR, ph.USER_STOP)
     assert v["/rt_stop_root/finally/jf"].phase == ph.INITIALIZED
     finished = rt.cli("stop", execution_id, check=False)
     assert finished.returncode == 1 and "already ended" in finished.stderr
@@ -426,15 +427,15 @@ def test_timeout_stops_the_execution(rt):
     execution = rt.wait_execution(execution_id)
     assert (execution.phase, execution.stop_reason) == (ph.ERROR, ph.TIMEOUT)
     v = rt.vertices(execution_id)
-    assert label(v["/rt_timeout/j1"]) == "エラー終了(タイムアウト強制停止済)"
-    assert label(v["/rt_timeout"]) == "エラー終了(タイムアウト強制停止済)"
+    assert label(v["/rt_timeout/j1"]) == ph.human_label(ph.ERROR, ph.TIMEOUT)
+    assert label(v["/rt_timeout"]) == ph.human_label(ph.ERROR, ph.TIMEOUT)
     assert v["/rt_timeout/finally/jf"].phase == ph.INITIALIZED
     stops = [e for e in rt.events(ev.STOP_EXECUTION)
              if e.properties["execution_id"] == execution_id]
     assert len(stops) == 1 and stops[0].properties["stop_reason"] == ph.TIMEOUT
     alerts = wait_for(lambda: [e for e in rt.events(ev.ALERT_EXECUTION)
                                if e.properties["execution_id"] == execution_id],
-                      30, "the alert event")
+                      timeout=30, what="the alert event", interval=POLL)
     assert len(alerts) == 1 and alerts[0].level == "warn"
     assert "alert.execution.job.tengine" in rt.cli("events", "--level", "warn",
                                                     "--limit", "500").stdout
@@ -564,4 +565,5 @@ def test_a_start_the_cli_could_not_publish_is_published_by_the_core(rt):
               if e.properties["execution_id"] == execution_id]
     assert len(starts) == 1
     wait_for(lambda: rt.core_log_matches(rf"event received event=start.execution.job.tengine "
-                                         rf"key={starts[0].key}"), 10, "the start in the log")
+                                         rf"key={starts[0].key}"), timeout=10,
+             what="the start in the log", interval=POLL)

@@ -5,7 +5,9 @@ where nothing listens (these paths must not need one)."""
 from __future__ import annotations
 
 import pytest
-from runtime_support import Runtime
+from support.runtime import Runtime, cli_label
+
+from tengine_min.model import phases as ph
 
 DEAD_URL = "amqp://guest:guest@127.0.0.1:1/%2F"
 
@@ -76,11 +78,12 @@ def test_a_stop_of_something_not_started_is_refused(rt):
     assert "not yet published" in done.stderr
     refused = rt.cli("stop", execution_id, check=False)
     assert refused.returncode == 1
-    assert "is initialized (初期化済): it has not started, nothing to stop" in refused.stderr
+    assert (f"is initialized ({ph.human_label(ph.INITIALIZED)}): it has not started, nothing to "
+            f"stop") in refused.stderr
     listing = rt.cli("jobs").stdout
-    assert execution_id in listing and "初期化済 / initialized" in listing
+    assert execution_id in listing and cli_label(ph.INITIALIZED) in listing
     tree = rt.cli("jobs", execution_id).stdout
-    assert "j1  初期化済 / initialized" in tree
+    assert f"j1  {cli_label(ph.INITIALIZED)}" in tree
     wrong = rt.cli("jobs", "ffffffffffffffffffffffff", check=False)
     assert wrong.returncode == 2
 

@@ -3,12 +3,15 @@ a core of its own (the tests kill it); the broker is the shared test broker, pur
 
 from __future__ import annotations
 
-import pytest
-from runtime_support import Runtime, wait_for
+import signal
 
+import pytest
+from support.runtime import POLL, Runtime
+
+from harness.waiting import wait_for
 from tengine_min import failpoints
-from tengine_min.bus import envelope as ev
-from tengine_min.core import phases as ph
+from tengine_min.events import names as ev
+from tengine_min.model import phases as ph
 
 DEFINITIONS = """
 jobnets:
@@ -85,7 +88,8 @@ def test_a_start_in_flight_when_the_core_is_killed_ends_stuck(rt):
                          "started is unknown")
     failed = wait_for(lambda: [e for e in rt.events(ev.failed_event_name(ev.START_JOB))
                                if e.properties["target_job_id"] == c1.id],
-                      30, "start.job.job.tengine.failed.tengined to come back")
+                      timeout=30, what="start.job.job.tengine.failed.tengined to come back",
+                      interval=POLL)
     assert len(failed) == 1 and failed[0].level == "error"
     rt.wait_core_log(rf"marked stuck target=vertex id={c1.id}")
 
@@ -98,7 +102,7 @@ def test_a_start_in_flight_when_the_core_is_killed_ends_stuck(rt):
     assert c1.late_result["exit_status"] == 0
     late = wait_for(lambda: [e for e in rt.events(ev.LATE_RESULT_JOB)
                              if e.properties["target_job_id"] == c1.id],
-                    30, "the late result warning to come back")
+                    timeout=30, what="the late result warning to come back", interval=POLL)
     assert len(late) == 1 and late[0].level == "warn"
     v = rt.vertices(execution_id)
     assert v["/crash_serial/c2"].phase == ph.INITIALIZED  # nothing moves on by itself
@@ -122,7 +126,7 @@ def test_a_clean_stop_waits_for_a_start_in_flight_and_settles_its_outcome(rt):
     core = rt.start_core()
     execution_id = rt.run("crash_serial")
     failpoints.wait_hit(watcher_dir, PID_REPORT, timeout=30)
-    core.terminate()
+    core.signal(signal.SIGTERM)
     rt.wait_core_log(rf"core stopping pid={core.pid}")
     rt.wait_core_log(r"consumer stopped")
     failpoints.disarm(watcher_dir, PID_REPORT)

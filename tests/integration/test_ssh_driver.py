@@ -1,5 +1,5 @@
 """Jobs over real ssh: a namespaced host with OpenSSH's sshd, a private broker on the bridge, a
-real `tengine core` whose driver uses the ssh transport (ssh_support.py). One core for the
+real `tengine core` whose driver uses the ssh transport (support/ssh_runtime.py). One core for the
 module; every test has jobnets of its own.
 
 What is proved: logins with a key and with a password; the exact reason of each failure (wrong
@@ -15,12 +15,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import require_integration_environment
-from runtime_support import wait_for
-from ssh_support import SshWorld, make_key
+from support.integration import require_integration_environment
+from support.runtime import POLL
+from support.ssh_runtime import SshWorld, make_key
 
-from tengine_min.bus import envelope as ev
-from tengine_min.core import phases as ph
+from harness.waiting import wait_for
+from tengine_min.events import names as ev
+from tengine_min.model import phases as ph
 
 HOME = "/home/tengine-test"
 JOB = f"{HOME}/bin/job.sh"
@@ -241,8 +242,8 @@ def test_a_force_stop_while_sshd_is_down_fails_and_the_job_keeps_running(world):
         world.rt.cli("stop", job.id)
         reason = f"cannot connect to server s1 ({world.host.address}:22): connection refused"
         failed = wait_for(lambda: [e for e in world.rt.events(ev.STOP_FAILED_JOB)
-                                   if e.properties.get("target_job_id") == job.id], 30,
-                          "the stop_failed event")
+                                   if e.properties.get("target_job_id") == job.id], timeout=30,
+                          what="the stop_failed event", interval=POLL)
         assert failed[0].properties["message"] == reason
         still = world.rt.wait_vertex(execution_id, "/ssh_stop_failed/j", {ph.RUNNING},
                                      check=lambda v: v.reason is not None)

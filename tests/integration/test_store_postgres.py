@@ -13,26 +13,21 @@ import itertools
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, select, text
+from support.core_sim import HOLD, Sim, run_to_end
+from support.templates import definitions, finally_, job, jobnet
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # the unit-test helpers (core_sim, model_builders)
-
-from core_sim import HOLD, Sim, run_to_end  # noqa: E402
-from model_builders import definitions, finally_, job, jobnet  # noqa: E402
-
-from tengine_min.bus.envelope import Event  # noqa: E402
-from tengine_min.store import repo, schema  # noqa: E402
-from tengine_min.store.db import engine_for, write_transaction  # noqa: E402
+from harness.waiting import wait_for
+from tengine_min.events.envelope import Event
+from tengine_min.ports import free_port
+from tengine_min.store import repo, schema
+from tengine_min.store.db import engine_for, write_transaction
 
 URL_VARIABLE = "TENGINE_TEST_PG_URL"
 
@@ -45,10 +40,13 @@ def _pg_bin(name: str) -> str | None:
     return candidates[-1] if candidates else None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _answers(url: str) -> bool:
+    try:
+        with create_engine(url).connect() as conn:
+            conn.execute(text("select 1"))
+    except Exception:  # noqa: BLE001 - not up yet, whatever the driver says
+        return False
+    return True
 
 
 def _as_postgres() -> dict:
@@ -76,25 +74,20 @@ def pg_server_url() -> Iterator[str]:
         shutil.chown(sockets, "postgres")
     subprocess.run([initdb, "-D", str(data), "-A", "trust", "-U", "tengine", "--no-sync"],
                    check=True, capture_output=True, cwd=base, **_as_postgres())
-    port = _free_port()
+    port = free_port()
     log = base / "postgres.log"  # a file, not a pipe: a full pipe would block the server
     server = subprocess.Popen(
         [postgres, "-D", str(data), "-p", str(port), "-k", str(sockets),
          "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
         stdout=subprocess.DEVNULL, stderr=log.open("wb"), cwd=base, **_as_postgres())
     url = f"postgresql+psycopg://tengine@127.0.0.1:{port}/postgres"
-    deadline = time.monotonic() + 30
     try:
-        while True:
-            try:
-                with create_engine(url).connect() as conn:
-                    conn.execute(text("select 1"))
-                break
-            except Exception:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the private PostgreSQL did not start: "
-                                       + log.read_text(errors="replace")[-2000:])
-                time.sleep(0.2)
+        wait_for(lambda: server.poll() is not None or _answers(url), timeout=30,
+                 what="the private PostgreSQL to answer", interval=0.2, error=RuntimeError,
+                 last_seen=lambda: log.read_text(errors="replace")[-2000:])
+        if server.poll() is not None:
+            raise RuntimeError(f"the private PostgreSQL exited with {server.returncode}: "
+                               + log.read_text(errors="replace")[-2000:])
         yield url
     finally:
         server.send_signal(signal.SIGINT)  # fast shutdown: ends open sessions too

@@ -4,22 +4,16 @@ going away and coming back within the retries, past them, and ``resend`` afterwa
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pika.exceptions
 import pytest
+from support.watcher import log_lines, pid_of, read_json, result_of, run_job, wait_log, watcher
 
+from harness.waiting import wait_for
 from tengine_min.broker import Broker
 from tengine_min.bus import topology
-from tengine_min.bus.envelope import Event
-
-TESTS = Path(__file__).resolve().parent.parent
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
-
-from watcher_support import (log_lines, pid_of, read_json, result_of, run_job,  # noqa: E402
-                             wait_log, wait_until, watcher)
+from tengine_min.events.envelope import Event
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +53,7 @@ class Queue:
             found = self.of(type_name)
             return found if len(found) >= count else None
 
-        return wait_until(enough, timeout, f"{count} {type_name} event(s)", interval=0.1)
+        return wait_for(enough, timeout=timeout, what=f"{count} {type_name} event(s)", interval=0.1)
 
 
 def gated_script(tmp_path: Path) -> tuple[Path, Path]:

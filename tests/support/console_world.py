@@ -2,7 +2,7 @@
 
 The store is SQLite in a tmp dir; events published by the console go to an in-process bus that
 hands them to the real Kernel at once and lets everything they cause run to rest, with
-tests/core_sim.py's fake driver and watcher at the boundary (they answer start/kill commands with
+core_sim.py's fake driver and watcher at the boundary (they answer start/kill commands with
 the events a real driver and watchdog send). Failed jobs report a stderr excerpt and the
 watchdog's failure message, as the real watcher does.
 """
@@ -12,16 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from core_sim import HOLD, Sim
 from fastapi.testclient import TestClient
-from model_builders import definitions, expansion, finally_, hadoop_job, hadoop_job_run, job, jobnet
 
-from tengine_min.bus.envelope import Event
 from tengine_min.bus.publisher import PublishFailed
 from tengine_min.config import Settings
-from tengine_min.console import ConsoleSettings, create_app
-from tengine_min.core.handlers import StartJob
+from tengine_min.console.app import create_app
+from tengine_min.console.settings import ConsoleSettings
+from tengine_min.core.handlers.commands import StartJob
+from tengine_min.events.envelope import Event
 from tengine_min.watcher.events import failure_message
+
+from .core_sim import HOLD, Sim
+from .templates import definitions, expansion, finally_, hadoop_job, hadoop_job_run, job, jobnet
 
 OUTCOMES: dict[str, int | str] = {
     "/failing/j2": 3,
@@ -68,18 +70,34 @@ class ConsoleSim(Sim):
 class InProcessBus:
     """The broker and the core in one: `publish` hands the event to the real kernel and runs
     what follows to rest. `down` makes it fail as an unreachable broker; `drive` False leaves
-    the driver's commands undone (a core that dies with a start in flight)."""
+    the driver's commands undone (a core that dies with a start in flight); `busy` True keeps
+    the published events from the core until `catch_up()` (a core busy with other events)."""
 
     def __init__(self, sim: Sim) -> None:
         self.sim = sim
         self.published: list[Event] = []
         self.down = False
         self.drive = True
+        self.busy = False
+        self.waiting: list[Event] = []
 
     def publish(self, event: Event) -> None:
         if self.down:
             raise PublishFailed(f"gave up publishing {event.event_type_name}: broker down")
         self.published.append(event)
+        if self.busy:
+            self.waiting.append(event)
+        else:
+            self._handle(event)
+
+    def catch_up(self) -> None:
+        """The core gets to the events it was sent while busy."""
+        self.busy = False
+        waiting, self.waiting = self.waiting, []
+        for event in waiting:
+            self._handle(event)
+
+    def _handle(self, event: Event) -> None:
         self.sim.send(event)
         if self.drive:
             self.sim.settle()
@@ -123,3 +141,21 @@ def make_world(tmp_path: Path, **console_options) -> World:
                                **console_options)
     client = TestClient(create_app(settings, bus=bus, engine=sim.engine))
     return World(sim, bus, client, state_dir)
+
+
+def make_stuck(world: World) -> str:
+    """A core that dies while starting /serial/a, restarted: the job is stuck (kernel.recover)."""
+    world.bus.drive = False
+    execution_id = world.run("serial")
+    world.sim.commands.clear()  # the start never happened: the core died first
+    world.sim.kernel.recover()
+    world.sim.pump()
+    world.bus.drive = True
+    return execution_id
+
+
+def write_watcher_log(world: World, lines: list[str]) -> None:
+    """The watcher log of the world's state dir, holding `lines`."""
+    log = world.state_dir / "watcher" / "log" / "watcher.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("".join(line + "\n" for line in lines))

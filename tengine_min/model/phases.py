@@ -46,6 +46,9 @@ STOPPABLE = frozenset({READY, STARTING, RUNNING})
 AWAITING_RESULT = frozenset({STARTING, RUNNING, DYING})
 # Phases a rerun may reset (Tengine: reset from initialized/success/error/stuck).
 RESETTABLE = frozenset({INITIALIZED, SUCCESS, ERROR, STUCK})
+# Phases a person may set by hand, in the order the console offers them (Tengine's ステータス変更:
+# 初期化済 / 正常終了 / エラー終了).
+SETTABLE = (INITIALIZED, SUCCESS, ERROR)
 
 # Why a force stop happened; refines the label of dying and error.
 USER_STOP = "user_stop"

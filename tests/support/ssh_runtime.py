@@ -20,13 +20,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from runtime_support import FAST_SETTINGS, Runtime, wait_for
-
 from harness.hosts import LocalBackend
 from harness.hosts.local import LocalHost
 from harness.hosts.sshd import read_banner
+from harness.waiting import wait_for
 from tengine_min import failpoints
 from tengine_min.broker import Broker
+
+from .runtime import FAST_SETTINGS, POLL, Runtime, matching_lines
 
 # The ssh settings the tests need short: a silent cut is noticed within 0.5 + 1.5 s.
 SSH_TIMEOUTS = """ssh_connect_timeout = 2
@@ -51,28 +52,13 @@ exit "${2:-0}"
 class SshRuntime(Runtime):
     """A Runtime whose core resolves host names from /etc/hosts only (see the module doc)."""
 
-    def start_core(self, timeout: float = 30) -> subprocess.Popen:
+    def core_command(self) -> list[str]:
+        """unshare and sh exec: the process started becomes the core (the same pid)."""
         nsswitch = self.root / "nsswitch.conf"
         nsswitch.write_text("passwd: files\ngroup: files\nshadow: files\nhosts: files\n")
-        self._core_runs += 1
-        argv = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+        return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
                 'mount --bind "$0" /etc/nsswitch.conf && exec "$@"', str(nsswitch),
-                sys.executable, "-m", "tengine_min.cli", "core"]
-        with open(self.root / f"core-{self._core_runs}.out", "wb") as out:
-            self.core = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=out, env=self.env)
-        pid = self.core.pid  # unshare and sh exec: the same process becomes the core
-        try:
-            wait_for(lambda: self.core.poll() is not None or
-                     self.core_log_matches(rf"core ready pid={pid}\b"),
-                     timeout, f"core {pid} to be ready")
-        except AssertionError:
-            self.kill_core()
-            raise
-        if self.core.poll() is not None:
-            output = (self.root / f"core-{self._core_runs}.out").read_text()
-            raise AssertionError(f"the core exited with {self.core.returncode}:\n{output}")
-        return self.core
+                *super().core_command()]
 
 
 class SshWorld:
@@ -149,17 +135,13 @@ class SshWorld:
         return self.watcher_dir / "log" / "watcher.log"
 
     def watcher_log_lines(self, pattern: str) -> list[str]:
-        import re
-
-        try:
-            text = self.watcher_log.read_text(errors="replace")
-        except FileNotFoundError:
-            return []
-        return [line for line in text.splitlines() if re.search(pattern, line)]
+        return matching_lines(self.watcher_log, pattern)
 
     def wait_watcher_log(self, pattern: str, timeout: float = 30, count: int = 1) -> list[str]:
         return wait_for(lambda: len(found := self.watcher_log_lines(pattern)) >= count and found,
-                        timeout, f"{count} watcher log line(s) on h1 matching {pattern!r}")
+                        timeout=timeout,
+                        what=f"{count} watcher log line(s) on h1 matching {pattern!r}",
+                        interval=POLL)
 
     def arm_watcher_failpoint(self, name: str, action: str = "pause") -> None:
         """Arm a failpoint of the watcher on the host (its files belong to the ssh user)."""
@@ -184,8 +166,8 @@ class SshWorld:
         sshd = self.host.sshd
         pid = int(sshd.pid_file.read_text().split()[0])
         self.host.run(["kill", str(pid)], check=True)
-        wait_for(lambda: read_banner(self.host.address, 22) is None, 10,
-                 "sshd of h1 to stop answering")
+        wait_for(lambda: read_banner(self.host.address, 22) is None, timeout=10,
+                 what="sshd of h1 to stop answering", interval=POLL)
 
     def start_sshd(self) -> None:
         sshd = self.host.sshd

@@ -3,7 +3,8 @@
 Fields: ``event_type_name``, ``key`` (uuid, the dedup key), ``source_name``, ``sender_name``,
 ``occurred_at`` (ISO 8601, UTC, microseconds), ``level`` (debug/info/warn/error/fatal; Tengine's
 numbers 1..5 are accepted on input) and ``properties`` (a JSON object). Unknown fields in incoming
-JSON are ignored, so a newer producer does not break an older consumer.
+JSON are ignored, so a newer producer does not break an older consumer. The type names are in
+``events/names.py``.
 """
 
 from __future__ import annotations
@@ -13,57 +14,6 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-
-# --- event type names (tengine-facts section 1) ------------------------------------------------
-
-# Job event flow.
-START_EXECUTION = "start.execution.job.tengine"
-START_JOBNET = "start.jobnet.job.tengine"
-START_JOB = "start.job.job.tengine"
-JOB_HEARTBEAT = "job.heartbeat.tengine"
-FINISHED_PROCESS_JOB = "finished.process.job.tengine"
-SUCCESS_JOB = "success.job.job.tengine"
-ERROR_JOB = "error.job.job.tengine"
-SUCCESS_JOBNET = "success.jobnet.job.tengine"
-ERROR_JOBNET = "error.jobnet.job.tengine"
-SUCCESS_EXECUTION = "success.execution.job.tengine"
-ERROR_EXECUTION = "error.execution.job.tengine"
-STOP_EXECUTION = "stop.execution.job.tengine"
-STOP_JOBNET = "stop.jobnet.job.tengine"
-STOP_JOB = "stop.job.job.tengine"
-ALERT_EXECUTION = "alert.execution.job.tengine"
-RESTART_JOB = "restart.job.job.tengine"
-EXPIRED_JOB_HEARTBEAT = "expired.job.heartbeat.tengine"
-
-# Our additions (not in Tengine, docs/states.md): the core's driver reports the outcome of its
-# slow work (ssh start / kill) as events, and the core warns about a result that came too late.
-STARTED_PROCESS_JOB = "started.process.job.tengine"  # {pid}: the watcher reported the PID
-START_FAILED_JOB = "start_failed.job.job.tengine"  # {message}: the start did not happen / is unknown
-STOP_FAILED_JOB = "stop_failed.job.job.tengine"  # {message}: the kill could not be sent
-KILL_SENT_JOB = "kill_sent.job.job.tengine"  # the kill command ran on the host
-LATE_RESULT_JOB = "late_result.job.job.tengine"  # a finished result for a job already decided
-
-# Other processes' heartbeats.
-CORE_HEARTBEAT = "core.heartbeat.tengine"
-FINISHED_PROCESS_CORE = "finished.process.core.tengine"
-EXPIRED_CORE_HEARTBEAT = "expired.core.heartbeat.tengine"
-HBW_HEARTBEAT = "hbw.heartbeat.tengine"
-FINISHED_PROCESS_HBW = "finished.process.hbw.tengine"
-EXPIRED_HBW_HEARTBEAT = "expired.hbw.heartbeat.tengine"
-ATD_HEARTBEAT = "atd.heartbeat.tengine"
-FINISHED_PROCESS_ATD = "finished.process.atd.tengine"
-EXPIRED_ATD_HEARTBEAT = "expired.atd.heartbeat.tengine"
-
-
-def failed_event_name(event_type_name: str) -> str:
-    """What the core fires for a redelivered (duplicate-key) event: ``<name>.failed.tengined``."""
-    return f"{event_type_name}.failed.tengined"
-
-
-def error_event_name(event_type_name: str) -> str:
-    """What the core fires when a handler raised: ``<name>.error.tengined``."""
-    return f"{event_type_name}.error.tengined"
-
 
 # --- levels ------------------------------------------------------------------------------------
 
@@ -111,7 +61,8 @@ def utc_now_iso() -> str:
 
 
 def normalize_time(value: object) -> str:
-    """An ISO 8601 time WITH a zone (``Z`` or ``+hh:mm``) -> the same instant in UTC, microseconds."""
+    """An ISO 8601 time WITH a zone (``Z`` or ``+hh:mm``) -> the same instant in UTC, with
+    microseconds."""
     if not isinstance(value, str) or not value.strip():
         raise MalformedEvent(f"occurred_at must be an ISO 8601 time string, got {value!r}")
     try:
@@ -149,7 +100,8 @@ class Event:
                 f"event_type_name must be a non-blank string, got {self.event_type_name!r}"
             )
         if not isinstance(self.key, str) or not self.key.strip():
-            raise MalformedEvent(f"key must be a non-blank string (the dedup key), got {self.key!r}")
+            raise MalformedEvent(
+                f"key must be a non-blank string (the dedup key), got {self.key!r}")
         for name in ("source_name", "sender_name"):
             value = getattr(self, name)
             if value is None:
@@ -171,20 +123,23 @@ class Event:
             return json.dumps(asdict(self), ensure_ascii=False, allow_nan=False).encode("utf-8")
         except (TypeError, ValueError) as exc:
             raise MalformedEvent(
-                f"event {self.event_type_name} key={self.key}: properties are not JSON-serializable ({exc})"
+                f"event {self.event_type_name} key={self.key}: properties are not "
+                f"JSON-serializable ({exc})"
             ) from None
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Event:
         if isinstance(data, (bytes, bytearray)):
             try:
-                data = data.decode("utf-8")  # explicit: json.loads would guess UTF-16/32 from the bytes
+                # explicit: json.loads would guess UTF-16/32 from the bytes
+                data = data.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise MalformedEvent(f"not UTF-8 text: {exc.reason} at byte {exc.start}") from None
         try:
             obj = json.loads(data)
         except json.JSONDecodeError as exc:
-            raise MalformedEvent(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+            raise MalformedEvent(
+                f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
         if not isinstance(obj, dict):
             raise MalformedEvent(f"expected a JSON object, got {type(obj).__name__}: {_short(obj)}")
         for required in ("event_type_name", "key"):

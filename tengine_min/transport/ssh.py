@@ -2,9 +2,9 @@
 
 One fresh connection per command: connect, check the host key, authenticate, run, read, close.
 It costs one handshake per start or kill, and in exchange no connection is ever shared, reused
-after a fault or left half-open; a retry is simply a new connection (retry.py).
+after a fault or left half-open; a retry is simply a new connection (core/retry.py).
 
-Steps and what each failure becomes (the TransportError classes of transport.py):
+Steps and what each failure becomes (the TransportError classes of base.py):
 
 | step | failure | error | the command ran? |
 |---|---|---|---|
@@ -45,7 +45,7 @@ from pathlib import Path
 import paramiko
 
 from ..resources import Credential, Server
-from .transport import (
+from .base import (
     AuthFailed,
     CannotConnect,
     CommandResult,

@@ -1,10 +1,10 @@
-"""Real TCP upstreams on 127.0.0.1 and helpers for the toxiproxy tests (no mocks).
+"""Real TCP upstreams on 127.0.0.1 and socket helpers, for the toxiproxy and link tests (no
+mocks); the fixtures that start our toxiproxy server are in tests/conftest.py.
 
 - ``TcpServer(on_client)``: accepts in a thread, runs ``on_client(sock)`` per client in a thread.
-- ``echo``, ``send_then(payload, close)``: the two upstream behaviours the tests need.
-- ``round_trip``, ``read_until_end``, ``wait_until``: measure with deadlines, never sleep-and-hope.
-- fixtures ``server`` (our toxiproxy server, per module), ``client`` (toxiproxy-python on it)
-  and ``echo`` (an echo upstream): a test module imports them by name.
+- ``echo_server``, ``sending_server(payload, close)``: the two upstream behaviours the tests need.
+- ``round_trip``, ``read_until_end``: measure with deadlines, never sleep-and-hope.
+- ``dead_amqp_url``: an AMQP URL where nothing listens, refused at once (a broker that is down).
 """
 
 from __future__ import annotations
@@ -12,14 +12,12 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pytest
-from toxiproxy import Toxiproxy
-
-from harness.links import ToxiproxyServer, start_fallback_server
+from tengine_min.ports import free_port
 
 LOCAL = "127.0.0.1"
+POLL = 0.01  # s between looks while waiting: a proxy on this machine answers within ms
 
 
 class TcpServer:
@@ -139,40 +137,6 @@ def is_refused(port: int) -> bool:
     return False
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
-        time.sleep(0.01)
-
-
-# --- fixtures ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ToxiproxyServer]:
-    """Our fallback toxiproxy server for one module; it must stop cleanly and log no error."""
-    server = start_fallback_server()
-    yield server
-    process = server.process
-    server.stop(keep_log=True)
-    assert process.returncode == 0  # stopped cleanly on SIGTERM
-    log = server.log_path.read_text()
-    server.log_path.unlink()
-    assert "Traceback" not in log, log[-3000:]  # no error hidden in the server
-
-
-@pytest.fixture
-def client(server: ToxiproxyServer) -> Iterator[Toxiproxy]:
-    client = Toxiproxy()
-    client.update_api_consumer(server.host, server.port)
-    yield client
-    client.destroy_all()
-
-
-@pytest.fixture
-def echo() -> Iterator[TcpServer]:
-    upstream = echo_server()
-    yield upstream
-    upstream.close()
+def dead_amqp_url() -> str:
+    """An AMQP URL where nothing listens, so a connection is refused at once."""
+    return f"amqp://guest:guest@{LOCAL}:{free_port()}/%2F"

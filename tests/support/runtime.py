@@ -1,6 +1,8 @@
 """A real runtime for integration tests: a state dir, a `tengine core` process on the shared test
 broker, the real CLI, the real watcher through the local transport, and readers of the store and
-the logs. Every wait has a deadline; `close()` leaves no process of the state dir behind."""
+the logs. The core is a harness `ManagedProcess` (harness/processes.py: its log, signals, a stop
+by SIGCONT/SIGTERM/SIGKILL); every wait has a deadline; `close()` leaves no process of the
+runtime's root behind."""
 
 from __future__ import annotations
 
@@ -9,18 +11,19 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
-import psutil
 from sqlalchemy import Row, select, update
 
-from tengine_min.core import phases as ph
+from harness.processes import ManagedProcess, kill_all, processes_mentioning
+from harness.waiting import wait_for
+from tengine_min.model import phases as ph
 from tengine_min.store import repo
 from tengine_min.store.db import engine_for, write_transaction
 from tengine_min.store.schema import edges, events, schedules
+
+POLL = 0.05  # s between looks while waiting on the store and the logs
 
 # Short times through the ordinary settings: heartbeats every second, quick polls.
 FAST_SETTINGS = """
@@ -44,33 +47,10 @@ exit "${2:-0}"
 """
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str,
-             interval: float = 0.05) -> Any:
-    """The first truthy value of `condition()`; AssertionError after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
-def processes_mentioning(folder: Path) -> list[psutil.Process]:
-    """Live processes whose command line or environment names `folder`."""
-    needle = str(folder)
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.status() == psutil.STATUS_ZOMBIE or proc.pid == os.getpid():
-                continue
-            if needle in " ".join(proc.cmdline()) or any(needle in v for v in
-                                                          proc.environ().values()):
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return found
+def cli_label(phase: str, stop_reason: str | None = None) -> str:
+    """How the CLI (`tengine jobs`, `run --wait`) shows a phase, in the product's own words:
+    `正常終了 / success`."""
+    return f"{ph.human_label(phase, stop_reason)} / {ph.human_label(phase, stop_reason, 'en')}"
 
 
 class Runtime:
@@ -91,7 +71,7 @@ class Runtime:
         self.env.update(TENGINE_STATE_DIR=str(self.state_dir), TENGINE_AMQP_URL=amqp_url,
                         JOB_OUT=str(self.out))
         self.engine = engine_for(self.state_dir)
-        self.core: subprocess.Popen | None = None
+        self.core: ManagedProcess | None = None
         self._core_runs = 0
 
     # -- files --
@@ -119,54 +99,47 @@ class Runtime:
                                  f"stdout: {done.stdout}\nstderr: {done.stderr}")
         return done
 
-    def start_core(self, timeout: float = 30) -> subprocess.Popen:
-        assert self.core is None or self.core.poll() is not None, "a core is already running"
+    def core_command(self) -> list[str]:
+        """The command line of the core."""
+        return [sys.executable, "-m", "tengine_min.cli", "core"]
+
+    def start_core(self, timeout: float = 30) -> ManagedProcess:
+        """Start `tengine core` and wait for its `core ready` line."""
+        assert self.core is None or not self.core.alive(), "a core is already running"
         self._core_runs += 1
-        with open(self.root / f"core-{self._core_runs}.out", "wb") as out:
-            self.core = subprocess.Popen([sys.executable, "-m", "tengine_min.cli", "core"],
-                                         stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                         env=self.env)
-        pid = self.core.pid
+        core = ManagedProcess("core", self.core_command(), self.env,
+                              self.root / f"core-{self._core_runs}.out", self.state_dir).start()
+        self.core = core
         try:
-            wait_for(lambda: self.core.poll() is not None or
-                     self.core_log_matches(rf"core ready pid={pid}\b"),
-                     timeout, f"core {pid} to be ready")
+            wait_for(lambda: not core.alive() or
+                     self.core_log_matches(rf"core ready pid={core.pid}\b"),
+                     timeout=timeout, what=f"core {core.pid} to be ready", interval=POLL)
         except AssertionError:
             self.kill_core()
             raise
-        if self.core.poll() is not None:
-            output = (self.root / f"core-{self._core_runs}.out").read_text()
-            raise AssertionError(f"the core exited with {self.core.returncode}:\n{output}")
-        return self.core
+        if not core.alive():
+            raise AssertionError(f"the core exited with {core.returncode}:\n{core.log_tail()}")
+        return core
 
-    def stop_core(self, timeout: float = 30) -> int:
-        """SIGTERM and wait: the exit code."""
+    def stop_core(self, timeout: float = 30) -> int | None:
+        """SIGTERM (SIGKILL after `timeout`): the exit code."""
         assert self.core is not None
-        self.core.send_signal(signal.SIGTERM)
-        return self.core.wait(timeout)
+        return self.core.stop(timeout)
 
     def kill_core(self) -> None:
-        if self.core is not None and self.core.poll() is None:
-            self.core.kill()
+        if self.core is not None and self.core.alive():
+            self.core.signal(signal.SIGKILL)
             self.core.wait(30)
 
     def close(self) -> None:
-        """Stop the core (SIGTERM, then SIGKILL) and kill every process of the state dir."""
-        if self.core is not None and self.core.poll() is None:
-            try:
-                self.stop_core(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill_core()
+        """Stop the core (SIGTERM, then SIGKILL) and kill every process of the runtime's root."""
+        if self.core is not None:
+            self.core.stop(timeout=20)
         for _ in range(3):
             left = processes_mentioning(self.root)
             if not left:
                 break
-            for proc in left:
-                try:
-                    proc.kill()
-                except psutil.NoSuchProcess:
-                    pass
-            psutil.wait_procs(left, timeout=10)
+            kill_all(left)
         self.engine.dispose()
 
     # -- the CLI's main verbs --
@@ -206,9 +179,9 @@ class Runtime:
                        timeout: float = 60) -> Row:
         wanted = set(phases)
         return wait_for(lambda: (row := self.execution(execution_id)) is not None
-                        and row.phase in wanted and row, timeout,
-                        f"execution {execution_id} to reach {sorted(wanted)} "
-                        f"(now {self._phases(execution_id)})")
+                        and row.phase in wanted and row, timeout=timeout,
+                        what=f"execution {execution_id} to reach {sorted(wanted)} "
+                             f"(now {self._phases(execution_id)})", interval=POLL)
 
     def wait_vertex(self, execution_id: str, name_path: str, phases: Iterable[str],
                     timeout: float = 60, check: Callable[[Row], bool] = lambda v: True) -> Row:
@@ -218,8 +191,9 @@ class Runtime:
             vertex = self.vertices(execution_id).get(name_path)
             return vertex is not None and vertex.phase in wanted and check(vertex) and vertex
 
-        return wait_for(reached, timeout, f"{name_path} to reach {sorted(wanted)} "
-                                          f"(now {self._phases(execution_id)})")
+        return wait_for(reached, timeout=timeout,
+                        what=f"{name_path} to reach {sorted(wanted)} "
+                             f"(now {self._phases(execution_id)})", interval=POLL)
 
     def _phases(self, execution_id: str) -> str:
         row = self.execution(execution_id)
@@ -248,28 +222,31 @@ class Runtime:
         return self.state_dir / "watcher" / "log" / "watcher.log"
 
     def core_log_matches(self, pattern: str) -> list[str]:
-        return _matching(self.core_log, pattern)
+        return matching_lines(self.core_log, pattern)
 
     def watcher_log_matches(self, pattern: str) -> list[str]:
-        return _matching(self.watcher_log, pattern)
+        return matching_lines(self.watcher_log, pattern)
 
     def wait_core_log(self, pattern: str, timeout: float = 30, count: int = 1) -> list[str]:
         return wait_for(lambda: len(found := self.core_log_matches(pattern)) >= count and found,
-                        timeout, f"{count} core log line(s) matching {pattern!r}")
+                        timeout=timeout, what=f"{count} core log line(s) matching {pattern!r}",
+                        interval=POLL)
 
     def wait_watcher_log(self, pattern: str, timeout: float = 30, count: int = 1) -> list[str]:
         return wait_for(lambda: len(found := self.watcher_log_matches(pattern)) >= count
-                        and found, timeout, f"{count} watcher log line(s) matching {pattern!r}")
+                        and found, timeout=timeout,
+                        what=f"{count} watcher log line(s) matching {pattern!r}", interval=POLL)
 
     def job_env(self, job_id: str, timeout: float = 30) -> dict[str, str]:
         """The MM_* variables a job wrote (job.sh)."""
         path = self.out / f"{job_id}.env"
-        text = wait_for(lambda: path.exists() and path.read_text(), timeout,
-                        f"the env file of job {job_id}")
+        text = wait_for(lambda: path.exists() and path.read_text(), timeout=timeout,
+                        what=f"the env file of job {job_id}", interval=POLL)
         return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
-def _matching(path: Path, pattern: str) -> list[str]:
+def matching_lines(path: Path, pattern: str) -> list[str]:
+    """The lines of the file at `path` (none when it does not exist yet) matching `pattern`."""
     try:
         text = path.read_text(errors="replace")
     except FileNotFoundError:

@@ -12,10 +12,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from tengine_min.bus import envelope as ev
-from tengine_min.bus.envelope import Event
-from tengine_min.core.handlers import CoreIdentity, KillJob, StartJob
+from tengine_min.core.handlers.commands import KillJob, StartJob
+from tengine_min.core.identity import CoreIdentity
 from tengine_min.core.kernel import Kernel
+from tengine_min.events import names as ev
+from tengine_min.events.envelope import Event
 from tengine_min.model.instantiate import instantiate
 from tengine_min.model.nodes import Definitions
 from tengine_min.store import repo, schema

@@ -1,19 +1,5 @@
-"""How the driver reaches a server: run one shell command line there and get its outcome.
-
-`Transport.run(command, timeout=...)` returns a CommandResult (exit code, stdout, stderr) when the
-command ran to its end, whatever its exit code. When the command could not be run or its outcome
-could not be learnt it raises a TransportError subclass that says which:
-
-| error | the command ran? | retryable |
-|---|---|---|
-| CannotConnect | no: nothing was sent | yes |
-| AuthFailed | no | never |
-| ConnectionLost | maybe: the request was sent, the answer lost | yes (the watcher is idempotent) |
-| CommandTimeout | maybe: no answer in time | no |
-
-`LocalTransport` runs `/bin/sh -c <command>` on this machine; the ssh transport (next issue) keeps
-the same interface, so the driver does not change.
-"""
+"""The transport to this machine: command lines run with /bin/sh (servers with
+`transport = "local"`, and the tests)."""
 
 from __future__ import annotations
 
@@ -21,51 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-
-@dataclass(frozen=True)
-class CommandResult:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-class TransportError(Exception):
-    """The command's outcome is not known from the server. `request_sent` says whether the
-    command may have run; `retryable` whether trying again may help."""
-
-    retryable = False
-    request_sent = False
-
-
-class CannotConnect(TransportError):
-    retryable = True
-
-
-class AuthFailed(TransportError):
-    retryable = False
-
-
-class ConnectionLost(TransportError):
-    retryable = True
-    request_sent = True
-
-
-class CommandTimeout(TransportError):
-    retryable = False
-    request_sent = True
-
-
-class Transport(Protocol):
-    server_name: str
-    # Where the watcher keeps its state on that server, and how to call it there.
-    watcher_state_dir: str
-    watcher_command: str
-
-    def run(self, command: str, *, timeout: float) -> CommandResult: ...
+from .base import CannotConnect, CommandResult, CommandTimeout
 
 
 def local_watcher_command() -> str:

@@ -1,27 +1,20 @@
-"""Shared helpers of the watcher tests: run the real CLI, wait on conditions, fake publishers."""
+"""Helpers of the watcher tests: run the real watcher CLI, read its job dirs and its log, check
+its processes, fake publishers."""
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from harness.waiting import wait_for
 from tengine_min.bus.publisher import PublishFailed
 
+from .tcp import dead_amqp_url
 
-def free_port() -> int:
-    """A local port nothing listens on (so an AMQP URL pointing at it is refused at once)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def dead_amqp_url() -> str:
-    return f"amqp://guest:guest@127.0.0.1:{free_port()}/%2F"
+POLL = 0.02  # s between looks while waiting: the watcher's files and processes change quickly
 
 
 def watcher(state_dir: Path, *args: str, env: dict | None = None, timeout: float = 60,
@@ -57,18 +50,6 @@ def pid_of(completed: subprocess.CompletedProcess) -> int:
     return int(lines[0][4:])
 
 
-def wait_until(condition, timeout: float, what: str, interval: float = 0.02):
-    """Return the first truthy value of ``condition()``; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for: {what}")
-        time.sleep(interval)
-
-
 def read_json(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text())
@@ -78,7 +59,7 @@ def read_json(path: Path) -> dict | None:
 
 def result_of(state_dir: Path, job_id: str, timeout: float = 60) -> dict:
     path = state_dir / "jobs" / job_id / "result.json"
-    return wait_until(lambda: read_json(path), timeout, f"{path}")
+    return wait_for(lambda: read_json(path), timeout=timeout, what=f"{path}", interval=POLL)
 
 
 def log_lines(state_dir: Path, *words: str) -> list[str]:
@@ -91,8 +72,9 @@ def log_lines(state_dir: Path, *words: str) -> list[str]:
 
 
 def wait_log(state_dir: Path, *words: str, timeout: float = 60, count: int = 1) -> list[str]:
-    return wait_until(lambda: (lambda found: found if len(found) >= count else None)(
-        log_lines(state_dir, *words)), timeout, f"log line with {words} x{count}")
+    return wait_for(lambda: (lambda found: found if len(found) >= count else None)(
+        log_lines(state_dir, *words)), timeout=timeout, what=f"log line with {words} x{count}",
+        interval=POLL)
 
 
 def process_gone(pid: int) -> bool:
