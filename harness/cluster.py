@@ -3,7 +3,7 @@
     with Cluster(servers=2) as cluster:        # broker, servers, links, core, console
         s1 = cluster.server("s1")
         run = cluster.run("long_job", server=s1)
-        cluster.link(s1, "ssh").cut()
+        cluster.faults.cut(s1.ssh)                 # every fault goes through cluster.faults
         job = run.wait_for_job("/long_job/j1", phase="error")
 
 What runs, and how it is wired:
@@ -15,9 +15,11 @@ What runs, and how it is wired:
 - `tengine core` and `tengine console` as processes of their own, on one state dir whose
   `tengine.toml` holds the short but production-shaped settings and whose `resources.toml`
   names the servers (ssh transport, through their links) and their credentials;
-- the observers: a bus recorder, a phase poller on the console's API, the logs.
+- the observers: a bus recorder, a phase poller on the console's API, the logs;
+- `history` (harness.history): what the test did and saw; `faults` (harness.faults).
 
-`down()` removes everything, trying every step even when one fails, and says what it could not.
+`down()` ends the faults still in effect and removes everything, trying every step even when one
+fails, and says what it could not.
 """
 
 from __future__ import annotations
@@ -31,34 +33,26 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Self
 
 import pika
 import psutil
 
 from harness.hosts import LocalBackend
-from harness.hosts.base import Host
 from harness.links import Links
 from tengine_min.broker import Broker
 from tengine_min.bus import topology
 from tengine_min.ports import free_port
 
-from .failpoints import Failpoint, FailpointTarget
-from .faults import Faults, RecordedLink
-from .observers import (
-    BusRecorder,
-    ConsoleClient,
-    CoreLog,
-    JobView,
-    PhasePoller,
-    RunView,
-    WatcherLog,
-    event_summary,
-    line_time,
-)
+from .faults import Faults, Process
+from .history import ClusterStep, History, LogFact, Operation
+from .logs import CoreLog, line_fact, line_job, line_time
+from .observers import ConsoleClient, RunView, event_summary
 from .processes import ManagedProcess, kill_all, processes_mentioning
-from .report import Evidence, Timeline
+from .recorders import BusRecorder, PhasePoller
+from .report import Evidence
+from .servers import Server
 from .waiting import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -92,65 +86,6 @@ class ClusterError(RuntimeError):
     """The cluster could not be brought up or taken down; the message says which part and why."""
 
 
-# --- servers --------------------------------------------------------------------------------------
-
-
-GATED_SCRIPT = """#!/bin/sh
-while [ ! -e "$HOME/go" ]; do sleep 0.1; done
-echo done
-"""
-
-
-class Server:
-    """A virtual server of the cluster: its host, its two links and its watcher."""
-
-    def __init__(self, cluster: Cluster, host: Host, ssh: RecordedLink,
-                 amqp: RecordedLink) -> None:
-        self.cluster = cluster
-        self.host = host
-        self.name = host.name
-        self.ssh = ssh
-        self.amqp = amqp
-        self.log = WatcherLog(host, cluster.known_hosts_file, self.state_dir_on_disk / "log" /
-                              "watcher.log")
-
-    def __repr__(self) -> str:
-        return f"Server({self.name}, {self.host.address})"
-
-    @property
-    def state_dir_on_disk(self) -> Path:
-        """The watcher state dir of this server (``~/.tengine-watcher``), seen from here."""
-        return Path(self.host.home_on_disk) / PurePosixPath(self.host.state_dir).name
-
-    def watcher_log(self, job: JobView | str):
-        """The watcher log lines about `job`, read on the server over ssh (testinfra)."""
-        return self.log.lines_for(job)
-
-    def wait_watcher_log(self, job: JobView | str, fact: str, timeout: float = 30.0):
-        return self.log.wait_for(job, fact, timeout=timeout, timeline=self.cluster.timeline)
-
-    def install_gated_job(self) -> str:
-        """A long job that ends when the test says so (`let_the_script_end`): a script in the
-        server user's home that waits for a file there. Returns its path for the job."""
-        self.host.run('cat > "$HOME/gated.sh" && chmod 755 "$HOME/gated.sh"',
-                      user=self.host.user, input=GATED_SCRIPT, check=True)
-        return "$HOME/gated.sh"
-
-    def let_the_script_end(self) -> None:
-        self.host.run('touch "$HOME/go"', user=self.host.user, check=True)
-        self.cluster.timeline.add("note", "the gated script was told to end", source=self.name)
-
-    # as a failpoint target: the watcher's points take its state dir, and it runs as the user
-    @property
-    def failpoint_state_dir(self) -> Path:
-        return self.state_dir_on_disk
-
-    @property
-    def failpoint_owner(self) -> tuple[int, int] | None:
-        import pwd
-
-        user = pwd.getpwnam(self.host.user)
-        return user.pw_uid, user.pw_gid
 
 
 # --- the cluster ----------------------------------------------------------------------------------
@@ -161,11 +96,11 @@ class Cluster:
 
     def __init__(self, servers: int | Sequence[str] = 1, *,
                  settings: Mapping[str, Any] | None = None, broker: Broker | None = None,
-                 timeline: Timeline | None = None, transport: str = "ssh") -> None:
+                 history: History | None = None, transport: str = "ssh") -> None:
         self.server_names = ([f"s{i}" for i in range(1, servers + 1)]
                              if isinstance(servers, int) else list(servers))
         self.settings = {**DEFAULT_SETTINGS, **(settings or {})}
-        self.timeline = timeline or Timeline()
+        self.history = history or History()
         self.transport = transport
         self.work_dir: Path | None = None
         self.broker: Broker | None = broker
@@ -220,17 +155,18 @@ class Cluster:
 
     def up(self) -> Self:
         started = time.monotonic()
-        self.timeline.add("cluster", f"bringing up {len(self.server_names)} server(s)")
+        self.history.add(ClusterStep(step="bringing up",
+                                     detail=f"{len(self.server_names)} server(s)"))
         try:
             self._up()
         except BaseException:
             try:
                 self.down()
             except ClusterError as exc:
-                self.timeline.add("note", f"teardown after a failed start: {exc}")
+                self.history.note(f"teardown after a failed start: {exc}")
             raise
         self.up_seconds = time.monotonic() - started
-        self.timeline.add("cluster", f"cluster up in {self.up_seconds:.2f} s")
+        self.history.add(ClusterStep(step="cluster up", seconds=self.up_seconds))
         return self
 
     def _up(self) -> None:
@@ -247,8 +183,9 @@ class Cluster:
             started = time.monotonic()
             # The first create waits for the hosts lock while another run holds the hosts.
             hosts = [self.backend.create(name) for name in self.server_names]
-            self.timeline.add("cluster", f"servers ready in {time.monotonic() - started:.2f} s "
-                                         f"(including any wait for the hosts lock)")
+            self.history.add(ClusterStep(step="servers ready",
+                                         seconds=time.monotonic() - started,
+                                         detail="including any wait for the hosts lock"))
         finally:
             broker_thread.join()
         if broker_error:
@@ -262,20 +199,20 @@ class Cluster:
                                   f"{host.address}:{host.ssh_port}")
             amqp = self.links.link(f"amqp-{host.name}", f"{self.backend.gateway}:0",
                                    f"127.0.0.1:{self.broker.amqp_port}")
-            self.servers[host.name] = Server(self, host, RecordedLink(ssh, self.timeline,
-                                                                      host.name),
-                                             RecordedLink(amqp, self.timeline, host.name))
-            self.timeline.add("cluster", f"server {host.name} at {host.address}: ssh via "
-                                         f"{ssh.listen}, broker via {amqp.listen}")
+            self.servers[host.name] = Server(host, ssh, amqp, history=self.history,
+                                             known_hosts=self.known_hosts_file)
+            self.history.add(ClusterStep(step="server ready", source=host.name,
+                                         detail=f"{host.name} at {host.address}: ssh via "
+                                                f"{ssh.listen}, broker via {amqp.listen}"))
         self.known_hosts_file.write_text("".join(h.known_hosts_line() + "\n" for h in hosts))
         self._write_settings()
         self._write_resources()
         self.start_core()
         self.start_console()
-        self.recorder = BusRecorder(self.broker.url, self.timeline,
+        self.recorder = BusRecorder(self.broker.url, self.history,
                                     float(self.settings["heartbeat_interval"]))
         self.recorder.start()
-        self.poller = PhasePoller(self.console, self.timeline)
+        self.poller = PhasePoller(self.console, self.history)
         self.poller.start()
 
     def _start_broker(self, errors: list[BaseException]) -> None:
@@ -287,8 +224,8 @@ class Cluster:
             else:  # shared: running again after a test that stopped it, and empty
                 self.broker.start()
                 purge_event_queue(self.broker.url)
-            self.timeline.add("cluster", f"broker ready in {time.monotonic() - started:.2f} s",
-                              source="broker")
+            self.history.add(ClusterStep(step="broker ready", seconds=time.monotonic() - started,
+                                         source="broker"))
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             errors.append(exc)
 
@@ -343,17 +280,20 @@ class Cluster:
         if not core.alive():
             raise ClusterError(f"the core exited with {core.popen.returncode}:\n"
                                f"{core.log_tail()}")
-        self.timeline.add("cluster", f"core ready, pid {core.pid}", source="core")
+        self.history.add(ClusterStep(step="core ready", pid=core.pid, source="core"))
         return core
 
-    def start_console(self) -> ManagedProcess:
-        port = free_port()
+    def start_console(self, port: int | None = None) -> ManagedProcess:
+        """Start `tengine console` (on `port`, else a free one) and wait until it answers."""
+        port = port or free_port()
         console = ManagedProcess("console", [sys.executable, "-m", "tengine_min.console",
                                              "--port", str(port)],
                                  self.env(), self._work() / "console.out", self.state_dir).start()
         self.console_process = console
         self.started_pids.add(console.pid)
-        client = ConsoleClient(f"http://127.0.0.1:{port}")
+        url = f"http://127.0.0.1:{port}"
+        # Started again on its port: the same client, so the poller and the runs keep it.
+        client = self.console if self.console and self.console.url == url else ConsoleClient(url)
         try:
             wait_for(lambda: not console.alive() or client.answers(), timeout=START_TIMEOUT,
                      what="the console to answer", interval=0.1)
@@ -365,8 +305,8 @@ class Cluster:
             raise ClusterError(f"the console exited with {console.popen.returncode}:\n"
                                f"{console.log_tail()}")
         self.console = client
-        self.timeline.add("cluster", f"console at {client.url}, pid {console.pid}",
-                          source="console")
+        self.history.add(ClusterStep(step="console ready", pid=console.pid,
+                                     detail=f"at {client.url}", source="console"))
         return console
 
     def down(self) -> None:
@@ -380,6 +320,7 @@ class Cluster:
             except Exception as exc:  # noqa: BLE001 - teardown reports every failure at the end
                 errors.append(f"{what}: {type(exc).__name__}: {exc}")
 
+        attempt("end the faults still in effect", self.faults.teardown)
         if self.poller is not None:
             attempt("stop the phase poller", self.poller.stop)
         if self.recorder is not None:
@@ -404,7 +345,7 @@ class Cluster:
         self.poller = self.recorder = self.console = None
         self.links = self.backend = None
         self.servers.clear()
-        self.timeline.add("cluster", f"cluster down in {time.monotonic() - started:.2f} s")
+        self.history.add(ClusterStep(step="cluster down", seconds=time.monotonic() - started))
         if errors:
             raise ClusterError("cluster teardown left things behind: " + "; ".join(errors))
 
@@ -434,16 +375,24 @@ class Cluster:
             raise ClusterError(f"no server {name!r} in this cluster (it has "
                                f"{', '.join(self.servers) or 'none'})") from None
 
-    def link(self, server: Server | str, kind: str) -> RecordedLink:
-        """The ``"ssh"`` link (core -> server) or the ``"amqp"`` link (server -> broker)."""
-        target = self.server(server) if isinstance(server, str) else server
-        if kind not in ("ssh", "amqp"):
-            raise ClusterError(f"link kind must be 'ssh' or 'amqp', got {kind!r}")
-        return target.ssh if kind == "ssh" else target.amqp
+    def start_again(self, process: Process) -> ManagedProcess:
+        """Start the core or the console again after it was killed (`faults.restart`)."""
+        if process is self.core:
+            return self.start_core()
+        if process is self.console_process and self.console is not None:
+            return self.start_console(port=int(self.console.url.rpartition(":")[2]))
+        raise ClusterError(f"{process!r} is not the cluster's core or console")
 
-    def failpoint(self, target: FailpointTarget, name: str, action: str = "pause") -> Failpoint:
-        """A point in the core (``cluster.core``) or on a server; use it with ``with``."""
-        return Failpoint(target, name, action, timeline=self.timeline)
+    def add_resources(self, toml: str) -> None:
+        """Add servers or credentials to the resource file, and restart the core cleanly so that
+        it reads them (tengined reads its resources at start, as Tengine's did)."""
+        path = self.state_dir / "resources.toml"
+        path.write_text(path.read_text() + "\n" + toml)
+        assert self.core is not None
+        self.core.stop()
+        self.start_core()
+        self.history.add(Operation(action="reload", value="resources added",
+                                   source="harness"))
 
     def load(self, definition: str, name: str = "definitions.yaml") -> None:
         """Validate and store jobnet definitions (YAML text) with `tengine load`."""
@@ -455,9 +404,13 @@ class Cluster:
             raise ClusterError(f"tengine load {path} exited {done.returncode}:\n"
                                f"{done.stdout}{done.stderr}")
 
-    def define_job(self, jobnet: str, server: Server, script: str) -> None:
-        """Store a root jobnet `jobnet` with one job `j1` running `script` on `server`."""
-        self.load(one_job_definition(jobnet, server.name, script), f"{jobnet}.yaml")
+    def define_job(self, jobnet: str, server: Server | str, script: str, *,
+                   credential: str | None = None) -> None:
+        """Store a root jobnet `jobnet` with one job `j1` running `script` on `server` (a
+        server's name may name one of the resources only), as `credential` (default: the
+        server's own)."""
+        name = server if isinstance(server, str) else server.name
+        self.load(one_job_definition(jobnet, name, script, credential), f"{jobnet}.yaml")
 
     def run(self, jobnet: str, *, server: Server | None = None, script: str | None = None,
             timeout_min: int | None = None) -> RunView:
@@ -476,17 +429,17 @@ class Cluster:
             self.define_job(jobnet, server, script)
         body = {"timeout_min": timeout_min} if timeout_min else None
         answer = self.console.post(f"/api/jobnets/{jobnet}/run", body)
-        run = RunView(self.console, answer["execution_id"], self.timeline, poller=self.poller)
+        run = RunView(self.console, answer["execution_id"], self.history, poller=self.poller)
         self.runs.append(run)
         self.poller.watch(run.execution_id)
-        self.timeline.add("note", f"ran {jobnet}: execution {run.execution_id}",
-                          source="console")
+        self.history.add(Operation(action="run", path=jobnet, execution=run.execution_id,
+                                   source="console"))
         return run
 
     # -- evidence at the end of a scenario --
 
     def gather_evidence(self, screenshot=None) -> Evidence:
-        """Job states, event rows, watcher log lines (also into the timeline) and a screenshot
+        """Job states, event rows, watcher log lines (also into the history) and a screenshot
         of the last run's monitor. `screenshot(url) -> bytes` takes it (see report)."""
         evidence = Evidence()
         if self.poller is not None:
@@ -514,9 +467,9 @@ class Cluster:
                 lines = [line for line in lines if any(f"job_id={i}" in line for i in job_ids)]
             evidence.watcher_log[server.name] = lines
             for line in lines:
-                at = line_time(line)
-                text = line.split(" tengine.watcher ", 1)[-1]
-                self.timeline.add("watcher", text, source=server.name, at=at)
+                self.history.add(LogFact(host=server.name, job=line_job(line),
+                                         fact=line_fact(line), line=line, source=server.name,
+                                         at=line_time(line) or time.time()))
         if screenshot is not None and self.runs and self.console is not None:
             url = f"{self.console.url}/executions/{self.runs[-1].execution_id}"
             try:
@@ -537,12 +490,14 @@ def purge_event_queue(url: str) -> None:
         connection.close()
 
 
-def one_job_definition(jobnet: str, server: str, script: str) -> str:
-    """A root jobnet with one job ``j1``, in the YAML form of `tengine load`."""
+def one_job_definition(jobnet: str, server: str, script: str,
+                       credential: str | None = None) -> str:
+    """A root jobnet with one job ``j1``, in the YAML form of `tengine load`; the credential is
+    the server's own (named after it) unless given."""
     return (f"jobnets:\n"
             f"  - jobnet: {json.dumps(jobnet)}\n"
             f"    server: {json.dumps(server)}\n"
-            f"    credential: {json.dumps(server)}\n"
+            f"    credential: {json.dumps(credential or server)}\n"
             f"    children:\n"
             f"      - job: j1\n"
             f"        script: {json.dumps(script)}\n")

@@ -1,79 +1,34 @@
 """The coverage matrix of the acceptance report: which fault hit which point of the protocol, and
 which job states the jobs went through after it.
 
-Everything is read from a test's timeline, that is from what the harness really did and saw:
-the fault entries (written when a fault is injected), the action entries (a force stop pressed
-on the console: to the protocol an interruption like a fault), the failpoint entries (a process
-held at a named point of the protocol) and the phase entries (the job phases the console
-showed). A test declares nothing here, so a scenario that stops injecting its fault drops out of
-the matrix.
+Everything is read from the fields of a test's history entries (`harness.history`), that is from
+what the harness really did and saw, never from their display text: the `Fault` starts (each
+names its fault and the failpoint a process was held at), the force stops pressed on the console
+(`Operation`s: to the protocol an interruption like a fault) and the job phases the console
+showed (`PhaseChange`). A test declares nothing here, so a scenario that stops injecting its
+fault drops out of the matrix; a new fault kind shows up with the name its entries carry.
 
-- fault: what was broken, by kind ("ssh link cut (refused/reset)", "queue stopped", "force stop
+- fault: what was broken, by name ("ssh link cut (refused/reset)", "queue stopped", "force stop
   of a job", ...);
-- point: where the protocol was when it broke: the failpoint a process was held at, else the
-  phase of the jobs at that moment ("job running"), else "before the run";
+- point: where the protocol was when it broke: the failpoint a process was held at (by its label
+  in the catalogue, `tengine_min.failpoints.POINTS`), else the phase of the jobs at that moment
+  ("job running"), else "before the run";
 - states: per job, the phases seen from the fault to the end ("running -> dying -> error").
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # report.py imports this module
-    from .report import Entry, Timeline
+from tengine_min.failpoints import POINTS
 
-# Failpoint -> the point of the protocol a process held there stands at.
-POINTS = {
-    "driver.after_connect": "start: ssh connected, watcher not started",
-    "watcher.before_pid_report": "start: job spawned, pid not reported",
-    "watcher.before_publish_finished": "end: job ended, result not published",
-    "driver.before_kill": "stop: kill decided, not sent",
-    "watcher.after_kill": "stop: kill sent, not reported",
-    "core.after_commit_before_ack": "core: event committed, not acked",
-}
+from .history import Entry, Fault, History, Operation, PhaseChange
+
 BEFORE_THE_RUN = "before the run"
+SCRIPT_KINDS = ("job", "hadoop_job_run")  # the vertices that run a script: their phases count
 _NOT_STARTED = {"initialized", "ready"}
 ARROW = " -> "
-
-_LINK = re.compile(r"^link (?P<kind>ssh|amqp)-\S+ (?P<what>cut|blackholed|latency|bandwidth)\b")
-_SIGNAL = re.compile(r"^(?P<who>\S+) pid \d+ sent SIG(?P<sig>\w+)$")
-_WATCHDOG = re.compile(r"^watchdog pid \d+ of job \S+ sent SIG(?P<sig>\w+)$")
-_HOST = re.compile(r"^host \S+ (?P<what>powered off|partitioned)$")
-_FORCE_STOP = re.compile(r"^force stop of (?P<what>job|jobnet|root jobnet)\b")
-_HELD = re.compile(r"^hit (?P<name>\S+)")
-_LET_GO = re.compile(r"^(released|disarmed) (?P<name>\S+)$")
-# A script job's phase line (PhasePoller writes "<kind> <path> <phase> (<label>)...").
-_JOB_PHASE = re.compile(r"^(?:job|hadoop_job_run) (?P<path>/\S*) (?P<phase>\w+) \(")
-
-_LINK_FAULTS = {"cut": "link cut (refused/reset)", "blackholed": "link black hole",
-                "latency": "link slow (latency)", "bandwidth": "link slow (bandwidth)"}
-_SIGNAL_FAULTS = {"KILL": "killed", "STOP": "paused", "TERM": "stopped"}
-
-
-def fault_kind(text: str) -> str | None:
-    """The kind of fault a timeline "fault" entry injects; None for a repair (heal, broker
-    started, core restarted, SIGCONT) or the second line of a fault already counted."""
-    if text.startswith("bad target: "):
-        return text
-    if match := _FORCE_STOP.match(text):
-        return f"force stop of a {match['what']}"
-    if match := _LINK.match(text):
-        return f"{match['kind']} {_LINK_FAULTS[match['what']]}"
-    if text == "stopping the broker":
-        return "queue stopped"
-    if text.startswith("broker killed"):
-        return "queue killed"
-    if match := _WATCHDOG.match(text):
-        what = _SIGNAL_FAULTS.get(match["sig"])
-        return f"watcher {what}" if what else None
-    if match := _SIGNAL.match(text):
-        what = _SIGNAL_FAULTS.get(match["sig"])
-        return f"{match['who']} {what}" if what else None
-    if match := _HOST.match(text):
-        return f"server {match['what']}"
-    return None
 
 
 @dataclass(frozen=True)
@@ -109,30 +64,43 @@ class Hit:
         return f"{self.scenario or '?'}{params}"
 
 
-def hits_of(scenario: str | None, nodeid: str, outcome: str, timeline: Timeline) -> list[Hit]:
-    """Every fault of one test's timeline, in order."""
-    entries = timeline.entries()
+def hits_of(scenario: str | None, nodeid: str, outcome: str, history: History) -> list[Hit]:
+    """Every fault (and force stop) of one test's history, in order."""
+    entries = history.entries()
+    started = {e.id for e in entries if isinstance(e, Fault) and e.step == "start"
+               and e.stage == "ok"}  # a fault whose start failed did not happen
     found: list[Hit] = []
-    held: list[str] = []  # failpoints a process is held at now, newest last
     phases: dict[str, str] = {}  # job path -> its latest phase
     for index, entry in enumerate(entries):
-        if entry.kind == "failpoint":
-            if match := _HELD.match(entry.text):
-                held.append(match["name"])
-            elif match := _LET_GO.match(entry.text):
-                held = [name for name in held if name != match["name"]]
-        elif entry.kind == "phase":
-            if match := _JOB_PHASE.match(entry.text):
-                phases[match["path"]] = match["phase"]
-        elif entry.kind in ("fault", "action") and (kind := fault_kind(entry.text)):
-            found.append(Hit(scenario, nodeid, outcome, kind, _point(held, phases),
+        if isinstance(entry, PhaseChange):
+            if entry.kind in SCRIPT_KINDS:
+                phases[entry.path] = entry.phase
+        elif (interruption := _interruption(entry, started)) is not None:
+            fault, point = interruption
+            found.append(Hit(scenario, nodeid, outcome, fault, _point(point, phases),
                              _states_from(entries, index, phases)))
     return found
 
 
-def _point(held: list[str], phases: dict[str, str]) -> str:
+def _interruption(entry: Entry, started: set[int]) -> tuple[str, str] | None:
+    """(the fault's name, the failpoint held) when `entry` starts a fault or is a force stop."""
+    if isinstance(entry, Fault) and entry.step == "start" and entry.stage == "invoked" \
+            and entry.id in started:
+        return entry.name, entry.point
+    if isinstance(entry, Operation) and entry.action == "force_stop":
+        return f"force stop of a {entry.value}", entry.point
+    return None
+
+
+def point_label(failpoint: str) -> str:
+    """The protocol point a process held at `failpoint` stands at (its catalogue label)."""
+    known = POINTS.get(failpoint)
+    return known.label if known is not None else failpoint
+
+
+def _point(held: str, phases: dict[str, str]) -> str:
     if held:
-        return POINTS.get(held[-1], held[-1])
+        return point_label(held)
     if phases:
         # The jobs under way say where the run is; those not started yet only wait.
         started = {phase for phase in phases.values() if phase not in _NOT_STARTED}
@@ -145,10 +113,10 @@ def _states_from(entries: list[Entry], index: int,
     """Per job, its phase at entry `index` (if it had one yet), then each change after it."""
     seen: dict[str, list[str]] = {path: [phase] for path, phase in phases.items()}
     for entry in entries[index + 1:]:
-        if entry.kind == "phase" and (match := _JOB_PHASE.match(entry.text)):
-            path_phases = seen.setdefault(match["path"], [])
-            if not path_phases or path_phases[-1] != match["phase"]:
-                path_phases.append(match["phase"])
+        if isinstance(entry, PhaseChange) and entry.kind in SCRIPT_KINDS:
+            path_phases = seen.setdefault(entry.path, [])
+            if not path_phases or path_phases[-1] != entry.phase:
+                path_phases.append(entry.phase)
     return tuple((path, tuple(seen[path])) for path in sorted(seen))
 
 
@@ -166,9 +134,15 @@ def matrix(hits: list[Hit]) -> dict[str, Any]:
 
 _PHASE_ORDER = ("initialized", "ready", "starting", "running", "dying", "success", "error",
                 "stuck")
-_POINT_ORDER = (BEFORE_THE_RUN, POINTS["driver.after_connect"], POINTS["watcher.before_pid_report"],
-                "job ", POINTS["watcher.before_publish_finished"], POINTS["driver.before_kill"],
-                POINTS["watcher.after_kill"], POINTS["core.after_commit_before_ack"])
+# Where the columns go: before the run, a job's start, its phases ("job ..."), its end, its stop,
+# then the core's own points.
+_POINT_ORDER = (
+    BEFORE_THE_RUN,
+    *(point_label(name) for name in ("driver.after_connect", "watcher.before_record_started",
+                                     "watcher.before_pid_report")),
+    "job ",
+    *(point_label(name) for name in ("watcher.before_publish_finished", "driver.before_kill",
+                                     "watcher.after_kill", "core.after_commit_before_ack")))
 
 
 def _point_order(point: str) -> tuple[int, int, str]:

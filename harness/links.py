@@ -10,10 +10,10 @@
 ``links.link(name, listen, upstream)`` makes a ``Link``: a proxy from ``listen`` (port 0: any
 free port; ``link.listen`` then names it) to ``upstream``, with the verbs a fault needs::
 
-    link.cut()          disable: new connections refused, live ones closed
+    link.cut()          disable: new connections refused, live ones closed; link.enable() undoes it
     link.blackhole()    a timeout toxic with timeout 0 both ways: data stops, nothing closes
     link.heal()         enable and remove every toxic
-    link.latency(ms, jitter=0)   link.bandwidth(kbps)
+    link.latency(ms, jitter=0)   link.bandwidth(kbps)   link.remove_toxics("latency")
     with link.down(): ...        with link.blackholed(): ...
 
 Toxiproxy semantics to know: removing a blackhole (``heal``, leaving ``blackholed()``) closes
@@ -282,11 +282,21 @@ class Link:
             if f"{BLACKHOLE}_{stream}" in present:
                 self._remove_toxic(f"{BLACKHOLE}_{stream}")
 
+    def enable(self) -> None:
+        """Undo `cut()`: listen again; the toxics stay."""
+        self._set_enabled(True, "enable")
+
     def heal(self) -> None:
         """Enable the link and remove every toxic on it."""
         self._set_enabled(True, "heal")
         for name in self.toxics():
             self._remove_toxic(name)
+
+    def remove_toxics(self, type_name: str) -> None:
+        """Remove every toxic of one type (``latency``, ``bandwidth`` ...), in each direction."""
+        for name, toxic in self.toxics().items():
+            if toxic["type"] == type_name:
+                self._remove_toxic(name)
 
     def latency(self, ms: int, jitter: int = 0, stream: str = BOTH) -> None:
         """Delay data by ``ms`` +/- ``jitter`` milliseconds in each direction chosen."""
@@ -307,7 +317,7 @@ class Link:
         try:
             yield self
         finally:
-            self._set_enabled(True, "enable")
+            self.enable()
 
     @contextmanager
     def blackholed(self) -> Iterator[Link]:

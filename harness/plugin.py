@@ -7,9 +7,10 @@ when scenarios run. What it gives:
   collection) and ``@pytest.mark.cluster(servers=2, heartbeat_expiry=3, ...)`` (the number of
   servers and settings of the test's cluster; settings are the keys of `tengine.toml`);
 - fixtures: ``cluster`` (a whole cluster for the test, torn down even when it fails, its end
-  state gathered first), ``timeline`` (the test's timeline), ``harness_broker`` (one RabbitMQ node
-  for the session, shared by the clusters: the slowest part to start);
-- the report: per test a timeline (faults, phase changes, events, watcher log lines), the scenario
+  state gathered first), ``history`` (the test's history, harness.history), ``harness_broker``
+  (one RabbitMQ node for the session, shared by the clusters: the slowest part to start);
+- the report: per test its history (operations, faults, failpoints, phase changes, events,
+  watcher log lines) as a timeline, the scenario
   with its expected outcome, the job states, the event rows, the watcher log lines and a
   screenshot of the jobnet monitor, inside pytest-html's ``reports/acceptance.html``
   (self-contained; ``--html`` to put it elsewhere) and the JSON twin ``reports/acceptance.json``
@@ -37,8 +38,10 @@ from harness.hosts.network import leftover_links, leftover_netns
 from tengine_min.broker import Broker, BrokerError
 
 from .cluster import Cluster, ClusterError
-from .report import Screenshotter, ScenarioRecord, Timeline, scenario_html, write_json
+from .history import History
+from .report import ScenarioRecord, scenario_html, write_json
 from .scenarios import CATALOGUE, USE_CASE_JA, UnknownScenario, scenario
+from .screenshots import Screenshotter
 
 SKIP_VARIABLE = "TENGINE_SKIP_INTEGRATION"
 DEFAULT_HTML = Path("reports") / "acceptance.html"
@@ -166,21 +169,21 @@ def harness_screenshotter() -> Iterator[Screenshotter]:
 
 
 @pytest.fixture
-def timeline(request: pytest.FixtureRequest) -> Timeline:
+def history(request: pytest.FixtureRequest) -> History:
     record = request.node.stash.get(RECORD, None)
-    if record is None or record.timeline is None:  # not run through the plugin's hooks
-        return Timeline()
-    return record.timeline
+    if record is None or record.history is None:  # not run through the plugin's hooks
+        return History()
+    return record.history
 
 
 @pytest.fixture
-def cluster(request: pytest.FixtureRequest, harness_broker: Broker, timeline: Timeline,
+def cluster(request: pytest.FixtureRequest, harness_broker: Broker, history: History,
             harness_screenshotter: Screenshotter) -> Iterator[Cluster]:
     """A whole cluster for this test (``@pytest.mark.cluster(servers=..., **settings)``)."""
     marker = request.node.get_closest_marker("cluster")
     options: dict[str, Any] = dict(marker.kwargs) if marker else {}
     servers = options.pop("servers", 1)
-    the_cluster = Cluster(servers, settings=options, broker=harness_broker, timeline=timeline)
+    the_cluster = Cluster(servers, settings=options, broker=harness_broker, history=history)
     request.config.stash[SESSION].clusters.append(the_cluster)
     try:
         the_cluster.up()
@@ -203,7 +206,7 @@ def cluster(request: pytest.FixtureRequest, harness_broker: Broker, timeline: Ti
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    record = ScenarioRecord(item.nodeid, scenario_id_of(item), timeline=Timeline())
+    record = ScenarioRecord(item.nodeid, scenario_id_of(item), history=History())
     item.stash[RECORD] = record
     item.config.stash[SESSION].records.append(record)
 
@@ -246,7 +249,7 @@ def _extras(record: ScenarioRecord) -> list[dict[str, Any]]:
     except ImportError:
         return []
     known = CATALOGUE.get(record.scenario_id or "")
-    out = [extras.html(scenario_html(known, record.timeline, record.evidence))]
+    out = [extras.html(scenario_html(known, record.history, record.evidence))]
     if record.outcome == "skipped":
         out.insert(0, extras.html(f"<div><b>skipped:</b> {record.reason}</div>"))
     if record.evidence is not None and record.evidence.screenshot_png:

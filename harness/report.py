@@ -1,84 +1,37 @@
-"""What a scenario leaves for a person to read: its timeline and its evidence, as HTML and JSON.
+"""What a scenario leaves for a person to read: its history and its evidence, as HTML and JSON.
 
-- `Timeline`: every fault injected, every phase change and event observed, every watcher log line,
-  with the wall time it happened; shown relative to the start of the test.
 - `Evidence`: the state at the end of a scenario: the job states, the event rows as the event
   screen shows them, the watcher log lines per server, and a screenshot of the jobnet monitor.
-- `scenario_html(...)`: one HTML fragment for pytest-html; `write_json(...)`: the JSON twin.
+- `ScenarioRecord`: one test's outcome, history (`harness.history`) and evidence.
+- `scenario_html(...)`: one HTML fragment for pytest-html (the history as a timeline);
+  `summary_html`, `coverage_html`: above pytest-html's table; `write_json(...)`: the JSON twin,
+  with every history entry typed (docs/harness.md has its schema).
 """
 
 from __future__ import annotations
 
 import html
 import json
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from .coverage import Hit, hits_of, matrix
+from .history import History, iso
 from .scenarios import CATALOGUE, Scenario
 
-# Kinds of timeline entries, and the colour the HTML gives each.
-KIND_COLOURS = {
+# The colour the HTML gives each type of history entry.
+TYPE_COLOURS = {
     "fault": "#c62828",  # what the harness broke or repaired
     "failpoint": "#ad1457",
-    "action": "#e65100",  # what a person did on the console (a force stop)
+    "operation": "#e65100",  # what the test did as a person would (run, force stop)
     "phase": "#1565c0",  # a job/jobnet/execution phase change seen on the console's API
     "event": "#2e7d32",  # an event seen on the bus
-    "watcher": "#6a1b9a",  # a watcher log line on a server
-    "core": "#5d4037",  # a core log line worth showing
+    "log": "#6a1b9a",  # a watcher log line on a server
     "cluster": "#455a64",  # the cluster coming up, processes started
     "note": "#455a64",
 }
-
-
-@dataclass(frozen=True)
-class Entry:
-    at: float  # wall time, seconds since the epoch
-    kind: str
-    text: str
-    source: str = ""
-
-    def as_dict(self, start: float) -> dict[str, Any]:
-        return {"t": round(self.at - start, 3), "at": _iso(self.at), "kind": self.kind,
-                "source": self.source, "text": self.text}
-
-
-class Timeline:
-    """A thread-safe list of entries; times are shown relative to `start`."""
-
-    def __init__(self, start: float | None = None) -> None:
-        self.start = time.time() if start is None else start
-        self._entries: list[Entry] = []
-        self._lock = threading.Lock()
-
-    def add(self, kind: str, text: str, *, source: str = "", at: float | None = None) -> Entry:
-        entry = Entry(time.time() if at is None else at, kind, text, source)
-        with self._lock:
-            self._entries.append(entry)
-        return entry
-
-    def entries(self, kind: str | None = None) -> list[Entry]:
-        with self._lock:
-            found = [e for e in self._entries if kind is None or e.kind == kind]
-        return sorted(found, key=lambda e: e.at)
-
-    def as_dicts(self) -> list[dict[str, Any]]:
-        return [e.as_dict(self.start) for e in self.entries()]
-
-    def as_text(self, last: int | None = None) -> str:
-        """``+1.234s fault    [s1] cut link ssh-s1`` lines, oldest first (the last N if asked)."""
-        entries = self.entries()
-        if last is not None:
-            entries = entries[-last:]
-        return "\n".join(f"{e.at - self.start:+8.3f}s {e.kind:<9} "
-                         f"{'[' + e.source + '] ' if e.source else ''}{e.text}"
-                         for e in entries)
 
 
 @dataclass
@@ -100,42 +53,42 @@ class Evidence:
 
 @dataclass
 class ScenarioRecord:
-    """One test of a scenario: outcome, timeline and evidence."""
+    """One test of a scenario: outcome, history and evidence."""
 
     nodeid: str
     scenario_id: str | None
     outcome: str = "not run"  # passed | failed | skipped | error
     reason: str = ""  # why it failed or was skipped
     duration: float = 0.0
-    timeline: Timeline | None = None
+    history: History | None = None
     evidence: Evidence | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"nodeid": self.nodeid, "scenario": self.scenario_id, "outcome": self.outcome,
                 "reason": self.reason, "duration": round(self.duration, 3),
-                "timeline": self.timeline.as_dicts() if self.timeline else [],
+                "history": self.history.as_dicts() if self.history else [],
                 "evidence": self.evidence.as_dict() if self.evidence else None}
 
 
 # --- HTML ------------------------------------------------------------------------------------
 
 
-def scenario_html(scenario: Scenario | None, timeline: Timeline | None,
+def scenario_html(scenario: Scenario | None, history: History | None,
                   evidence: Evidence | None) -> str:
-    """One self-contained HTML fragment: the scenario, its timeline and its evidence."""
+    """One self-contained HTML fragment: the scenario, its history and its evidence."""
     e = html.escape
     parts = ['<div class="tgh-scenario" style="font-family:sans-serif;font-size:13px">']
     if scenario is not None:
         parts.append(f"<h3 style='margin:4px 0'>{e(scenario.id)}: {e(scenario.title)}</h3>"
                      f"<div>{e(scenario.title_ja)}</div>"
                      f"<div><b>expected:</b> {e(scenario.expected)}</div>")
-    if timeline is not None:
+    if history is not None:
         parts.append("<h4 style='margin:8px 0 2px'>Timeline</h4>"
-                     + _table(["t (s)", "kind", "where", "what"],
-                              [[f"{x.at - timeline.start:+.3f}",
-                                f"<span style='color:{KIND_COLOURS.get(x.kind, '#000')}'>"
-                                f"{e(x.kind)}</span>", e(x.source), e(x.text)]
-                               for x in timeline.entries()], raw=True))
+                     + _table(["t (s)", "type", "where", "what"],
+                              [[f"{x.at - history.start:+.3f}",
+                                f"<span style='color:{TYPE_COLOURS.get(x.type, '#000')}'>"
+                                f"{e(x.type)}</span>", e(x.source), e(x.text())]
+                               for x in history.entries()], raw=True))
     if evidence is not None:
         if evidence.jobs:
             parts.append("<h4 style='margin:8px 0 2px'>Job states</h4>" + _table(
@@ -214,7 +167,7 @@ def coverage_html(hits: list[Hit]) -> str:
                 for c in grid["cells"][fault].get(point, [])))
         rows.append(row)
     return ("<h2>Coverage: fault x protocol point x job states reached</h2>"
-            "<p>Read from each test's timeline. Rows: the faults the harness injected and the "
+            "<p>Read from each test's history. Rows: the faults the harness injected and the "
             "force stops pressed on the console; columns: where the protocol stood (the "
             "failpoint a process was held at, else the job phase); a cell: the scenarios, "
             "coloured by their result, with the job phases seen from then to the end. An empty "
@@ -250,8 +203,8 @@ def scenario_statuses(records: list[ScenarioRecord]) -> dict[str, dict[str, Any]
 
 def coverage_hits(records: list[ScenarioRecord]) -> list[Hit]:
     """Every fault of every scenario test, where it hit and the job states after it."""
-    return [hit for r in records if r.timeline is not None
-            for hit in hits_of(r.scenario_id, r.nodeid, r.outcome, r.timeline)]
+    return [hit for r in records if r.history is not None
+            for hit in hits_of(r.scenario_id, r.nodeid, r.outcome, r.history)]
 
 
 def write_json(path: Path, records: list[ScenarioRecord]) -> dict[str, Any]:
@@ -259,7 +212,7 @@ def write_json(path: Path, records: list[ScenarioRecord]) -> dict[str, Any]:
     statuses = scenario_statuses(records)
     ran = [s for s in statuses.values() if s["status"] != "no test"]
     data = {
-        "generated_at": _iso(time.time()),
+        "generated_at": iso(time.time()),
         "summary": {
             "scenarios_run": len(ran),
             "passed": sum(1 for s in ran if s["status"] == "passed"),
@@ -279,58 +232,3 @@ def write_json(path: Path, records: list[ScenarioRecord]) -> dict[str, Any]:
     tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)  # a reader never sees half a report
     return data
-
-
-def _iso(at: float) -> str:
-    return datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="milliseconds")
-
-
-# --- the screenshot of the jobnet monitor ---------------------------------------------------------
-
-CHROMIUM = Path("/usr/bin/chromium")
-# As tests/browser: headless, offline, no sandbox (root), nothing phoning home.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-
-
-class Screenshotter:
-    """Takes PNG screenshots with Debian's Chromium driven by Playwright (started at the first
-    shot, kept for the session; Playwright never downloads a browser)."""
-
-    def __init__(self, executable: Path = CHROMIUM) -> None:
-        self.executable = executable
-        self._playwright: Any = None
-        self._browser: Any = None
-
-    def __call__(self, url: str) -> bytes:
-        with self.new_page() as page:
-            page.goto(url, wait_until="load", timeout=20_000)
-            return page.screenshot(full_page=True)
-
-    @contextmanager
-    def new_page(self) -> Iterator[Any]:
-        """A Playwright page of its own (fresh context) in the session's browser, for a
-        scenario that clicks through the console as a person would."""
-        if not self.executable.exists():
-            raise RuntimeError(f"no Chromium at {self.executable} (apt-get install chromium)")
-        if self._browser is None:
-            from playwright.sync_api import sync_playwright
-
-            self._playwright = sync_playwright().start()
-            self._browser = self._playwright.chromium.launch(
-                executable_path=str(self.executable), args=CHROMIUM_ARGS)
-        context = self._browser.new_context(viewport={"width": 1400, "height": 900},
-                                            locale="ja-JP")
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-
-    def close(self) -> None:
-        if self._browser is not None:
-            self._browser.close()
-            self._browser = None
-        if self._playwright is not None:
-            self._playwright.stop()
-            self._playwright = None

@@ -4,7 +4,7 @@
 
 `wait_for` returns the first truthy value of the condition. When the deadline passes it raises
 (AssertionError, or the `error` given) naming what was awaited, and, when given, the last state
-seen and the end of the test's timeline.
+seen and the end of the test's history (harness.history).
 """
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ POLL = 0.1  # s between looks
 
 
 class Tail(Protocol):
-    """What a timeout message needs of a timeline: its last entries as text."""
+    """What a timeout message needs of a history: its last entries as text."""
 
     def as_text(self, last: int) -> str: ...
 
 
 def wait_for(condition: Callable[[], T | NotYet], *, timeout: float, what: str,
-             last_seen: Callable[[], str] | None = None, timeline: Tail | None = None,
+             last_seen: Callable[[], str] | None = None, history: Tail | None = None,
              interval: float = POLL, error: type[Exception] = AssertionError) -> T:
     """The first truthy value of ``condition()``, looked at every ``interval`` s. After
-    ``timeout`` s: ``error`` naming ``what``, the last state seen and the timeline so far."""
+    ``timeout`` s: ``error`` naming ``what``, the last state seen and the history so far."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -38,7 +38,7 @@ def wait_for(condition: Callable[[], T | NotYet], *, timeout: float, what: str,
             message = f"timed out after {timeout:g} s waiting for {what}"
             if last_seen is not None:
                 message += f"\nlast seen: {last_seen()}"
-            if timeline is not None:
-                message += f"\ntimeline (last 40 entries):\n{timeline.as_text(last=40)}"
+            if history is not None:
+                message += f"\nhistory (last 40 entries):\n{history.as_text(last=40)}"
             raise error(message)
         time.sleep(interval)

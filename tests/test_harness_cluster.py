@@ -11,7 +11,9 @@ from collections.abc import Iterator
 import pytest
 
 from harness.cluster import Cluster
-from harness.observers import WatcherLog, wait_for
+from harness.history import Fault, Operation
+from harness.logs import WatcherLog
+from harness.waiting import wait_for
 from harness.plugin import _require_environment
 
 pytestmark = pytest.mark.integration
@@ -26,7 +28,7 @@ def cluster() -> Iterator[Cluster]:
 
 def test_a_failpoint_on_a_server_pauses_the_watcher_until_released(cluster):
     s1 = cluster.server("s1")
-    with cluster.failpoint(s1, "watcher.before_pid_report") as point:
+    with cluster.faults.failpoint(s1, "watcher.before_pid_report") as point:
         run = cluster.run("fp_server", server=s1, script="sleep 30")
         point.wait_hit()
         job = run.job("/fp_server/j1")
@@ -43,7 +45,7 @@ def test_a_failpoint_on_a_server_pauses_the_watcher_until_released(cluster):
 
 def test_a_failpoint_in_the_core_pauses_the_driver_until_released(cluster):
     s1 = cluster.server("s1")
-    with cluster.failpoint(cluster.core, "driver.after_connect") as point:
+    with cluster.faults.failpoint(cluster.core, "driver.after_connect") as point:
         run = cluster.run("fp_core", server=s1, script="true")
         point.wait_hit()
         job = run.job("/fp_core/j1")
@@ -73,14 +75,72 @@ def test_a_paused_core_handles_nothing_until_resumed_and_the_recorder_takes_noth
     assert "start.execution.job.tengine" in handled and "success.job.job.tengine" in handled
 
 
+def test_a_watchdog_and_a_whole_server_paused_then_resumed(cluster):
+    s1 = cluster.server("s1")
+    run = cluster.run("hang", server=s1, script="sleep 30")
+    job = run.wait_for_job("/hang/j1", phase="running")
+    watchdog = s1.watchdog(job)
+
+    def state() -> str:
+        return s1.host.run(["ps", "-o", "stat=", "-p", str(watchdog.pid)]).stdout.strip()
+
+    with cluster.faults.pause(watchdog):
+        assert state().startswith("T"), state()  # stopped
+    assert not state().startswith("T"), state()
+    with cluster.faults.pause(s1):  # hung: every process of it stopped, sshd too
+        assert state().startswith("T"), state()
+        s1.log.read()
+        assert "hung" in s1.log.source  # read from its disk, saying why
+    s1.log.read()
+    assert s1.log.source.startswith("ssh ")
+    kinds = [f.kind for f in cluster.history.entries(Fault) if f.step == "end"
+             and f.stage == "ok"]
+    assert kinds[-2:] == ["process-pause", "host-pause"]
+    cluster.console.post(f"/api/jobs/{job.id}/stop")
+    run.wait_for_job("/hang/j1", phase="error")
+
+
+def test_a_status_change_and_a_rerun_on_the_console_are_operations_of_the_history(cluster):
+    s1 = cluster.server("s1")
+    run = cluster.run("rerun_me", server=s1, script='test -e "$HOME/go"')  # fails at first
+    path = "/rerun_me/j1"
+    job = run.wait_for_job(path, phase="error")
+    run.change_status(job, "success")
+    wait_for(lambda: run.job(path).phase == "success", timeout=30, what=f"{path} success",
+             history=cluster.history)
+    s1.let_the_script_end()  # $HOME/go exists now: the script passes
+    try:
+        run.rerun(run.job(path), spot=True)
+        wait_for(lambda: s1.watcher_log(job).count("finished") == 2, timeout=30,
+                 what="the rerun to finish", history=cluster.history)
+        assert run.wait_for_job(path, phase="success").exit_status == 0
+    finally:
+        s1.host.run('rm -f "$HOME/go"', user=s1.host.user, check=True)
+    ops = [(o.action, o.path, o.value) for o in cluster.history.entries(Operation)
+           if o.execution == run.execution_id]
+    assert ops == [("run", "rerun_me", ""), ("status_change", path, "success"),
+                   ("rerun", path, "only")]
+
+
 def test_a_killed_core_is_restarted_and_the_cluster_goes_on(cluster):
     old = cluster.core.pid
-    cluster.faults.restart_core()
+    cluster.faults.restart(cluster.core)
     assert cluster.core.pid != old and cluster.core.alive()
     run = cluster.run("after_restart", server=cluster.server("s1"), script="true")
     run.wait_for_job("/after_restart/j1", phase="success")
-    kinds = [e.text for e in cluster.timeline.entries("fault")]
-    assert any(f"core pid {old} sent SIGKILL" in text for text in kinds)
+    kills = [(f.step, f.stage) for f in cluster.history.entries(Fault)
+             if f.kind == "process-kill" and f.params == {"signal": "SIGKILL", "pid": old}]
+    assert ("start", "ok") in kills and ("end", "ok") in kills  # killed, then started again
+
+
+def test_a_killed_console_comes_back_on_its_port_and_answers_the_same_client(cluster):
+    client, old = cluster.console, cluster.console_process.pid
+    with cluster.faults.kill(cluster.console_process) as killed:
+        assert killed.name == "console killed" and not client.answers()
+    assert cluster.console is client and client.answers()
+    assert cluster.console_process.pid != old
+    run = cluster.run("after_console", server=cluster.server("s1"), script="true")
+    run.wait_for_job("/after_console/j1", phase="success")
 
 
 def test_the_watcher_log_read_over_ssh_is_the_file_on_the_servers_disk(cluster):
@@ -96,15 +156,16 @@ def test_the_watcher_log_read_over_ssh_is_the_file_on_the_servers_disk(cluster):
 
 def test_the_ssh_link_is_the_cores_only_way_to_the_server(cluster):
     s1 = cluster.server("s1")
-    with cluster.link(s1, "ssh").down():
+    with cluster.faults.cut(s1.ssh) as cut:
         run = cluster.run("link_cut", server=s1, script="true")
         job = run.wait_for_job("/link_cut/j1", phase="error")
         assert "cannot connect" in job.reason, job.reason
     run = cluster.run("link_cut", server=s1, script="true")
     run.wait_for_job("/link_cut/j1", phase="success")
-    faults = [e.text for e in cluster.timeline.entries("fault")]
-    assert "link ssh-s1 cut (refused, live connections closed)" in faults
-    assert "link ssh-s1 healed" in faults
+    steps = [(f.kind, f.target, f.step, f.stage) for f in cluster.history.entries(Fault)
+             if f.id == cut.id]
+    assert ("link-cut", "ssh-s1", "start", "ok") in steps  # cut: refused, live ones closed
+    assert ("link-cut", "ssh-s1", "end", "ok") in steps  # healed
 
 
 def test_the_watcher_log_reader_refuses_a_server_whose_host_key_is_not_pinned(cluster, tmp_path):

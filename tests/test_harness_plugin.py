@@ -1,4 +1,4 @@
-"""The harness's pytest plugin, run for real in a child pytest: markers, the timeline fixture,
+"""The harness's pytest plugin, run for real in a child pytest: markers, the history fixture,
 the HTML report with the scenario section and the JSON twin (a skipped scenario is not passed),
 and the refusal of an unknown scenario id. No cluster is started here (see
 test_harness_cluster.py for that)."""
@@ -15,10 +15,12 @@ CONFTEST = 'pytest_plugins = ["harness.plugin"]\n'
 SCENARIO_TESTS = '''
 import pytest
 
+from harness.history import PhaseChange
+
 
 @pytest.mark.scenario("S00")
-def test_passes(timeline):
-    timeline.add("fault", "a fault <injected>", source="s1")
+def test_passes(history):
+    history.note("a fault <injected>", source="s1")
 
 
 @pytest.mark.scenario("S05")
@@ -27,8 +29,8 @@ def test_skipped():
 
 
 @pytest.mark.scenario("S08")
-def test_fails(timeline):
-    timeline.add("phase", "/jn/j1 running")
+def test_fails(history):
+    history.add(PhaseChange(execution="E1", path="/jn/j1", kind="job", phase="running"))
     assert "watcher lost" in "job still running"
 
 
@@ -57,7 +59,10 @@ def test_the_report_has_every_scenario_its_timeline_and_counts_a_skip_as_not_pas
     assert summary["not_passed"] == 2
     s00 = data["scenarios"]["S00"]
     assert s00["passed"] and s00["title_ja"].startswith("基本コース")
-    assert [e["text"] for e in s00["tests"][0]["timeline"]] == ["a fault <injected>"]
+    assert [e["text"] for e in s00["tests"][0]["history"]] == ["a fault <injected>"]
+    s08_history = data["scenarios"]["S08"]["tests"][0]["history"]
+    assert [(e["type"], e["path"], e["phase"]) for e in s08_history] == [
+        ("phase", "/jn/j1", "running")]
     s05 = data["scenarios"]["S05"]
     assert s05["status"] == "skipped" and s05["tests"][0]["reason"] == "the broker is elsewhere"
     s08 = data["scenarios"]["S08"]["tests"][0]

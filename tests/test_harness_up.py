@@ -16,9 +16,10 @@ import urllib.request
 import pytest
 
 from harness.cluster import Cluster
+from harness.history import Fault
 from harness.hosts.lock import HostsLock
 from harness.hosts.network import leftover_links, leftover_netns
-from harness.observers import wait_for
+from harness.waiting import wait_for
 from harness.plugin import _require_environment
 
 pytestmark = pytest.mark.integration
@@ -47,6 +48,8 @@ def test_a_whole_cluster_comes_up_and_goes_down_and_leaves_nothing_even_after_a_
             toxiproxy = the_cluster.links.server.process
             work_dir = the_cluster.work_dir
             broker = the_cluster.broker
+            s1 = the_cluster.server("s1")
+            cut, paused = the_cluster.faults.cut(s1.ssh), the_cluster.faults.pause(the_cluster.core)
             down_started = time.monotonic()
             raise RuntimeError("the test body failed")
     down = time.monotonic() - down_started
@@ -56,6 +59,11 @@ def test_a_whole_cluster_comes_up_and_goes_down_and_leaves_nothing_even_after_a_
     assert not broker.status()["running"]
     assert not work_dir.exists()
     assert _namespaces_and_links() == []
+    # the faults left in effect were ended (healed, resumed) before it went down
+    assert (cut.state, paused.state) == ("over", "over")
+    ended = [f.kind for f in the_cluster.history.entries(Fault) if f.step == "end"
+             and f.stage == "ok"]
+    assert ended == ["process-pause", "link-cut"]  # newest first
 
 
 def test_harness_up_brings_a_cluster_up_by_hand_and_ctrl_c_takes_it_down(tmp_path):

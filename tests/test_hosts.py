@@ -277,6 +277,38 @@ def test_a_partitioned_host_can_be_powered_off_and_stays_dark_until_healed(
         assert ssh_run(client, "hostname") == (0, "h1\n")
 
 
+def test_pause_hangs_every_process_of_the_host_until_resumed(
+        backend: LocalBackend, tmp_path: Path) -> None:
+    h1, h2 = backend.create("h1"), backend.create("h2")
+    known = known_hosts(tmp_path, h1, h2)
+    marker = start_marker(h1, 4244)
+
+    h1.pause()
+    assert h1.paused
+    states = {pid: psutil.Process(pid).status() for pid in h1.pids()}
+    assert len(states) >= 3 and set(states.values()) == {psutil.STATUS_STOPPED}, states
+    with pytest.raises((OSError, paramiko.SSHException)):  # the port answers, sshd does not
+        ssh(h1, known, timeout=1)
+    assert "LOWER_UP" in h1.run("ip link show eth0").stdout  # the network is up: a hang
+    with ssh(h2, known) as client:  # the other host does not notice
+        assert ssh_run(client, "hostname") == (0, "h2\n")
+    with pytest.raises(HostError, match="already paused"):
+        h1.pause()
+
+    h1.resume()
+    assert not h1.paused
+    assert marker.status() != psutil.STATUS_STOPPED
+    with ssh(h1, known) as client:
+        assert ssh_run(client, "hostname") == (0, "h1\n")
+    with pytest.raises(HostError, match="not paused"):
+        h1.resume()
+    h1.pause()
+    h1.down()  # a hung host can be powered off: SIGKILL ends stopped processes too
+    assert h1.pids() == [] and not h1.paused
+    with pytest.raises(HostError, match="down: nothing to pause"):
+        h1.pause()
+
+
 def test_misuse_gets_a_clear_error(backend: LocalBackend) -> None:
     h1 = backend.create("h1")
     with pytest.raises(HostError, match="already exists"):

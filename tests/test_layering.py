@@ -166,7 +166,6 @@ def test_tengine_min_has_no_import_cycles(graph):
     assert not found, describe(found)
 
 
-@pytest.mark.skip(reason="harness cycles are removed by the harness-history branch")
 def test_harness_has_no_import_cycles(graph):
     found = cycles(graph, "harness")
     assert not found, describe(found)

@@ -112,6 +112,21 @@ def test_latency_applies_both_ways_and_can_be_changed(link):
     assert link.toxics() == {}
 
 
+def test_enable_undoes_a_cut_and_remove_toxics_one_type_keeping_the_others(link):
+    link.latency(1)
+    link.bandwidth(1000)
+    link.cut()
+    link.enable()
+    assert link.enabled and round_trip(connect(link.port)) < 0.5
+    assert set(link.toxics()) == {"latency_upstream", "latency_downstream",
+                                  "bandwidth_upstream", "bandwidth_downstream"}  # kept
+    link.remove_toxics("latency")
+    assert set(link.toxics()) == {"bandwidth_upstream", "bandwidth_downstream"}
+    link.remove_toxics("latency")  # none left of that type: nothing to do
+    link.remove_toxics("bandwidth")
+    assert link.toxics() == {}
+
+
 def test_bandwidth_limits_in_kilobytes_per_second(links):
     payload = bytes(40_000)
     source = sending_server(payload, close=True)

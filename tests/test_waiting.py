@@ -1,5 +1,5 @@
 """harness.waiting.wait_for: the first truthy value before the deadline; after it, the error
-asked for, naming what was awaited, the last state seen and the end of the timeline."""
+asked for, naming what was awaited, the last state seen and the end of the history."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from harness.waiting import wait_for
 
 
 class Notes:
-    """A timeline as wait_for reads it: its last entries as text."""
+    """A history as wait_for reads it: its last entries as text."""
 
     def __init__(self, *entries: str) -> None:
         self.entries = list(entries)
@@ -33,14 +33,14 @@ def test_after_the_deadline_the_error_names_what_was_awaited():
     assert str(timed_out.value) == "timed out after 0.2 s waiting for the moon"
 
 
-def test_the_message_carries_the_last_state_seen_and_the_timeline():
-    timeline = Notes(*(f"entry {i}" for i in range(50)), "the job was started")
+def test_the_message_carries_the_last_state_seen_and_the_history():
+    history = Notes(*(f"entry {i}" for i in range(50)), "the job was started")
     with pytest.raises(AssertionError) as timed_out:
         wait_for(lambda: None, timeout=0.05, what="j1 to end", last_seen=lambda: "j1=running",
-                 timeline=timeline, interval=0.01)
+                 history=history, interval=0.01)
     lines = str(timed_out.value).splitlines()
     assert lines[:3] == ["timed out after 0.05 s waiting for j1 to end", "last seen: j1=running",
-                         "timeline (last 40 entries):"]
+                         "history (last 40 entries):"]
     assert lines[3:] == [f"entry {i}" for i in range(11, 50)] + ["the job was started"]
 
 

@@ -2,9 +2,9 @@
 
 A `Host` is a job host as the core sees it: an address with an sshd on it, a user to log in as
 (password and key), and a disk (`state_dir`) where the watcher keeps its state and log. The
-harness also gets the faults a real server can suffer: power off and on (`down`/`up`) and a
-pulled cable (`partition`/`heal`). The local backend makes hosts from Linux namespaces; a
-Docker backend can implement the same interface later.
+harness also gets the faults a real server can suffer: power off and on (`down`/`up`), a
+pulled cable (`partition`/`heal`) and a hung server (`pause`/`resume`). The local backend
+makes hosts from Linux namespaces; a Docker backend can implement the same interface later.
 """
 
 from __future__ import annotations
@@ -62,6 +62,19 @@ class Host(ABC):
     @abstractmethod
     def heal(self) -> None:
         """Plug the cable back in after `partition`."""
+
+    @abstractmethod
+    def pause(self) -> None:
+        """Hang the host: every process of it stopped (SIGSTOP), the network left up."""
+
+    @abstractmethod
+    def resume(self) -> None:
+        """Let every process of a paused host go on (SIGCONT)."""
+
+    @property
+    @abstractmethod
+    def home_on_disk(self) -> Path:
+        """The user's home inside the host (holding `state_dir`), as a path of the harness."""
 
     @abstractmethod
     def pids(self) -> list[int]:

@@ -5,6 +5,7 @@ with LocalBackend() as backend:          # destroy_all() on exit, even when the 
     h1 = backend.create("h1")            # netns + veth + pid/mount/uts ns + sshd, answering
     h1.run("ps -e")                      # inside the host
     h1.partition(); h1.heal()            # pull / plug the cable
+    h1.pause(); h1.resume()              # hang it (every process stopped) / let it go on
     h1.down(); h1.up()                   # power off / on; the disk (home, state dir) survives
 ```
 """
@@ -57,6 +58,7 @@ class LocalHost(Host):
         self.filesystem = Filesystem(self.sshd.home, user.home, expose)
         self.is_up = False
         self.partitioned = False
+        self.paused = False
         self.destroyed = False
 
     @property
@@ -98,8 +100,9 @@ class LocalHost(Host):
             raise HostError(f"host {self.name} is already down")
         # Cable first: a powered-off server sends nothing, not even the RSTs of dying sockets.
         self.link.set_cable(False)
-        self.namespace.kill()
+        self.namespace.kill()  # SIGKILL ends stopped processes too
         self.is_up = False
+        self.paused = False
 
     def up(self) -> None:
         self._require_alive()
@@ -125,6 +128,22 @@ class LocalHost(Host):
             self.link.set_cable(True)
             self.link.set_port(True)
             self.sshd.wait_answering()
+
+    def pause(self) -> None:
+        self._require_alive()
+        if not self.is_up:
+            raise HostError(f"host {self.name} is down: nothing to pause")
+        if self.paused:
+            raise HostError(f"host {self.name} is already paused")
+        self.namespace.stop_all()
+        self.paused = True
+
+    def resume(self) -> None:
+        self._require_alive()
+        if not self.paused:
+            raise HostError(f"host {self.name} is not paused")
+        self.namespace.continue_all()
+        self.paused = False
 
     def pids(self) -> list[int]:
         return self.namespace.pids()

@@ -201,6 +201,25 @@ class PidNamespace:
                 continue
         return sorted(found)
 
+    def stop_all(self, *, timeout: float = 10.0) -> None:
+        """SIGSTOP every process of the namespace, until none is left running: a process forked
+        meanwhile is stopped on the next round."""
+
+        def all_stopped() -> bool:
+            running = [pid for pid in self.pids() if _state(pid) not in ("T", "Z", "X", "")]
+            for pid in running:
+                _signal(pid, signal.SIGSTOP)
+            return not running
+
+        wait_for(all_stopped, timeout=timeout,
+                 what=f"every process of host {self.hostname} to be stopped", interval=POLL,
+                 error=HostError)
+
+    def continue_all(self) -> None:
+        """SIGCONT every process of the namespace."""
+        for pid in self.pids():
+            _signal(pid, signal.SIGCONT)
+
     def kill(self, *, timeout: float = 10.0) -> None:
         """Kill the init, so the kernel kills every process of the namespace; wait for all."""
         if self.init_pid is not None:
@@ -224,3 +243,19 @@ class PidNamespace:
         self._pid_ns = None
         self._holder = None
 
+
+def _state(pid: int) -> str:
+    """The state letter of a process (``R``, ``S``, ``T`` stopped, ``Z`` zombie ...), or ""
+    when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[0]  # after the command name, which may hold spaces
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass  # ended meanwhile

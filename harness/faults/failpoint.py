@@ -1,25 +1,27 @@
-"""Arming failpoints of a running system from the harness: on a server (its watcher) or in the
-core, through the arming files of `tengine_min.failpoints` in that process's state dir.
+"""Failpoints of a running system, armed from the harness: in the core or on a server (its
+watcher), through the arming files of `tengine_min.failpoints` in that process's state dir.
 
-    with cluster.failpoint(cluster.core, "driver.after_connect") as fp:
+    with cluster.faults.failpoint(cluster.core, "driver.after_connect") as point:
         run = cluster.run("long_job", server=s1)
-        fp.wait_hit()          # the core is paused exactly there
-        cluster.link(s1, "ssh").cut()
-        fp.release()           # and goes on, into the cut
+        point.wait_hit()          # the core is paused exactly there
+        cluster.faults.cut(s1.ssh)
+        point.release()           # and goes on, into the cut
 
-Leaving the block disarms the point and releases anything still paused there, so a failing
-test never leaves a process hanging. Every step is a line in the timeline.
+A point may be armed for some of the messages that pass it only (`when`: one event type,
+`job`: one job id, `nth`: from the nth hit on, `count`: that many hits); the rest pass
+untouched. Leaving the block disarms the point and releases anything still paused there, so a
+failing test never leaves a process hanging. Every step is a `FailpointStep` in the history;
+while a process is held at a point, a fault started then records that point.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
+from harness.history import FailpointStep, History, PointStep
 from tengine_min import failpoints as fp
-
-from .report import Timeline
 
 
 class FailpointTarget(Protocol):
@@ -40,11 +42,17 @@ class Failpoint:
     """One armed point in one target."""
 
     def __init__(self, target: FailpointTarget, name: str, action: str = "pause", *,
-                 timeline: Timeline | None = None) -> None:
+                 history: History, when: str | None = None, job: str | None = None,
+                 nth: int = 1, count: int | None = None) -> None:
         self.target = target
         self.name = name
         self.action = action
-        self.timeline = timeline
+        self.history = history
+        self.filters: dict[str, Any] = {key: value for key, value in
+                                        (("when", when), ("job", job), ("count", count))
+                                        if value is not None}
+        if nth != 1:
+            self.filters["nth"] = nth
         self.state_dir = target.failpoint_state_dir
         self.armed = False
 
@@ -52,10 +60,10 @@ class Failpoint:
         return f"Failpoint({self.name!r} on {self.target.name}, {self.action})"
 
     def arm(self) -> Self:
-        fp.arm(self.state_dir, self.name, self.action)
+        fp.arm(self.state_dir, self.name, self.action, **self.filters)
         self._give_to_owner()
         self.armed = True
-        self._note(f"armed {self.name} action={self.action}")
+        self._record("armed", action=self.action, filters=dict(self.filters))
         return self
 
     def wait_hit(self, timeout: float = 30.0, count: int = 1) -> list[dict[str, str]]:
@@ -63,10 +71,11 @@ class Failpoint:
         try:
             hits = fp.wait_hit(self.state_dir, self.name, timeout, count)
         except TimeoutError as exc:
-            tail = f"\ntimeline:\n{self.timeline.as_text(last=30)}" if self.timeline else ""
-            raise AssertionError(f"failpoint {self.name} on {self.target.name}: {exc}{tail}") \
-                from None
-        self._note(f"hit {self.name} (pid {hits[count - 1].get('pid')})")
+            raise AssertionError(f"failpoint {self.name} on {self.target.name}: {exc}\n"
+                                 f"history:\n{self.history.as_text(last=30)}") from None
+        hit = hits[count - 1]
+        self._record("hit", pid=int(hit["pid"]), n=int(hit.get("n", count)),
+                     event=hit.get("event", ""), job=hit.get("job", ""))
         return hits
 
     def hits(self) -> list[dict[str, str]]:
@@ -77,12 +86,12 @@ class Failpoint:
         hit is recorded but passes at once."""
         fp.release(self.state_dir, self.name)
         self._give_to_owner()
-        self._note(f"released {self.name}")
+        self._record("released")
 
     def disarm(self) -> None:
         fp.disarm(self.state_dir, self.name)
         if self.armed:
-            self._note(f"disarmed {self.name}")
+            self._record("disarmed")
         self.armed = False
 
     def __enter__(self) -> Self:
@@ -104,6 +113,6 @@ class Failpoint:
         for path in (self.state_dir, directory, *directory.iterdir()):
             os.chown(path, *owner)
 
-    def _note(self, text: str) -> None:
-        if self.timeline is not None:
-            self.timeline.add("failpoint", text, source=self.target.name)
+    def _record(self, step: PointStep, **facts: Any) -> None:
+        self.history.add(FailpointStep(point=self.name, target=self.target.name, step=step,
+                                       source=self.target.name, **facts))
