@@ -192,6 +192,13 @@ LAYERS = [
     ("tengine_min.console", ["tengine_min.core"],
      "the console reads the store and sends commands as events; only the core handles them"),
     ("tengine_min", ["harness"], "the product knows nothing of the harness that breaks it"),
+    ("harness.history", ["harness", "tengine_min"],
+     "the history is what every other part of the harness writes and reads: it knows none"),
+    ("harness.coverage", ["harness.cluster", "harness.faults", "harness.report",
+                          "harness.plugin"],
+     "the coverage matrix is read from the history alone, never from the parts that wrote it"),
+    ("harness.faults", ["harness.cluster", "harness.plugin", "harness.report"],
+     "faults break what a cluster has; the cluster holds them, not the other way round"),
 ]
 
 
@@ -199,6 +206,15 @@ LAYERS = [
 def test_data_flows_one_way(graph, layer, forbidden, why):
     found = crossings(graph, layer, forbidden)
     assert not found, f"{why}:\n  " + "\n  ".join(map(str, found))
+
+
+MAX_MODULE_LINES = 700  # issue 11: a module past this holds several concepts; split it
+
+
+def test_no_module_is_over_700_lines():
+    long = {str(path.relative_to(REPO)): lines for path in module_files().values()
+            if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert not long, f"modules over {MAX_MODULE_LINES} lines (split them by concern): {long}"
 
 
 # --- the checks themselves, on a small tree of files -------------------------------------------
