@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.sshd import MiniSshd, make_key, public_line
 
+from support.sshd import MiniSshd, make_key, public_line
 from tengine_min.config import Settings
 from tengine_min.console.watcher_log import watcher_log
 

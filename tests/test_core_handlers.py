@@ -4,10 +4,17 @@
 from __future__ import annotations
 
 import pytest
-from support.core_sim import HOLD, Sim, run_to_end
-from support.templates import (definitions, expansion, finally_, hadoop_job, hadoop_job_run, job,
-                               jobnet)
 
+from support.core_sim import HOLD, Sim, run_to_end
+from support.templates import (
+    definitions,
+    expansion,
+    finally_,
+    hadoop_job,
+    hadoop_job_run,
+    job,
+    jobnet,
+)
 from tengine_min.events import names as ev
 from tengine_min.events.envelope import Event
 from tengine_min.model.phases import DYING, ERROR, SUCCESS, USER_STOP, human_label

@@ -10,11 +10,11 @@ import time
 from dataclasses import replace
 
 import pytest
+
+from harness.waiting import wait_for
 from support.logs import recording
 from support.tcp import dead_amqp_url
 from support.watcher import POLL, process_gone
-
-from harness.waiting import wait_for
 from tengine_min.config import load_settings
 from tengine_min.core.driver import Driver, build_run_command, parse_pid, start_failure_reason
 from tengine_min.core.handlers.commands import KillJob, StartJob

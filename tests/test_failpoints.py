@@ -17,8 +17,15 @@ import pytest
 import tengine_min
 from tengine_min import failpoints
 from tengine_min.events.names import START_JOB, SUCCESS_JOB
-from tengine_min.failpoints import (POINTS, Action, Arming, FailpointError, failpoint,
-                                    parse_action, parse_env)
+from tengine_min.failpoints import (
+    POINTS,
+    Action,
+    Arming,
+    FailpointError,
+    failpoint,
+    parse_action,
+    parse_env,
+)
 
 ACK = "core.after_commit_before_ack"  # context: event, key, job
 KILLED = "watcher.after_kill"  # context: job

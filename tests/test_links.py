@@ -8,6 +8,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+
+from harness.links import Link, LinkError, Links, start_fallback_server
 from support.tcp import (
     TcpServer,
     connect,
@@ -17,8 +19,6 @@ from support.tcp import (
     round_trip,
     sending_server,
 )
-
-from harness.links import Link, LinkError, Links, start_fallback_server
 
 FAST = 0.15
 

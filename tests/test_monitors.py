@@ -9,15 +9,20 @@ import socket
 import threading
 
 import pytest
-from support.core_sim import HOLD, IDENTITY, Sim
-from support.templates import definitions, job, jobnet
 from sqlalchemy import select
 
+from support.core_sim import HOLD, IDENTITY, Sim
+from support.templates import definitions, job, jobnet
 from tengine_min.config import Settings
-from tengine_min.core.monitors import (SERVER_DOWN, SERVER_UP, HeartbeatMonitor, HostMonitor,
-                                       MonitorSettings, tcp_probe)
-from tengine_min.core.reconcile import (DONE, RETRY, WAIT, BadAnswer, Reconciler,
-                                        parse_status)
+from tengine_min.core.monitors import (
+    SERVER_DOWN,
+    SERVER_UP,
+    HeartbeatMonitor,
+    HostMonitor,
+    MonitorSettings,
+    tcp_probe,
+)
+from tengine_min.core.reconcile import DONE, RETRY, WAIT, BadAnswer, Reconciler, parse_status
 from tengine_min.events import names as ev
 from tengine_min.events.envelope import Event
 from tengine_min.resources import Resources, Server

@@ -12,8 +12,8 @@ from dataclasses import replace
 
 import paramiko
 import pytest
-from support.sshd import BlackHoleProxy, MiniSshd, make_key, public_line
 
+from support.sshd import BlackHoleProxy, MiniSshd, make_key, public_line
 from tengine_min.resources import Credential, Server
 from tengine_min.transport.base import (
     AuthFailed,

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from support.templates import definitions, expansion, finally_, job, jobnet
 from sqlalchemy import func, select, text
 
+from support.templates import definitions, expansion, finally_, job, jobnet
 from tengine_min.events.envelope import Event
 from tengine_min.model.instantiate import instantiate
 from tengine_min.store import repo, schema
 from tengine_min.store.db import StoreConfigError, engine_for, write_transaction
 
-T0 = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 
 
 def counted_ids():
@@ -52,11 +52,10 @@ def test_state_dir_gives_a_sqlite_file_in_wal_mode_with_foreign_keys(tmp_path, m
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
-    with pytest.raises(Exception, match="FOREIGN KEY"):
-        with write_transaction(engine) as conn:
-            conn.execute(schema.vertices.insert().values(
-                id="v", execution_id="missing", position=0, depth=0, kind="job", name="j",
-                name_path="/j", phase="initialized"))
+    with pytest.raises(Exception, match="FOREIGN KEY"), write_transaction(engine) as conn:
+        conn.execute(schema.vertices.insert().values(
+            id="v", execution_id="missing", position=0, depth=0, kind="job", name="j",
+            name_path="/j", phase="initialized"))
 
 
 def test_tengine_db_url_wins_over_the_state_dir(tmp_path, monkeypatch):
@@ -77,18 +76,16 @@ def test_a_bad_url_or_state_dir_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_write_transaction_rolls_back_on_error(engine):
-    with pytest.raises(RuntimeError):
-        with write_transaction(engine) as conn:
-            repo.enqueue(conn, Event("x.tengine"), now=T0)
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), write_transaction(engine) as conn:
+        repo.enqueue(conn, Event("x.tengine"), now=T0)
+        raise RuntimeError("boom")
     with engine.connect() as conn:
         assert count(conn, schema.outbox) == 0
 
 
 def test_naive_times_are_refused(engine):
-    with pytest.raises(Exception, match="naive datetime"):
-        with write_transaction(engine) as conn:
-            repo.enqueue(conn, Event("x.tengine"), now=datetime(2024, 1, 1))
+    with pytest.raises(Exception, match="naive datetime"), write_transaction(engine) as conn:
+        repo.enqueue(conn, Event("x.tengine"), now=datetime(2024, 1, 1))
 
 
 # --- templates -------------------------------------------------------------------------------

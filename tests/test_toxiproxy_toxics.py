@@ -6,6 +6,10 @@ from __future__ import annotations
 import itertools
 import time
 
+from toxiproxy import Toxiproxy
+from toxiproxy.api import APIConsumer
+
+from harness.waiting import wait_for
 from support.tcp import (
     POLL,
     TcpServer,
@@ -16,11 +20,6 @@ from support.tcp import (
     round_trip,
     sending_server,
 )
-from toxiproxy import Toxiproxy
-from toxiproxy.api import APIConsumer
-
-from harness.waiting import wait_for
-
 
 FAST = 0.15  # s: a round trip on loopback without toxics is far below this
 _names = itertools.count()

@@ -157,8 +157,8 @@ class Checker:
         for every node of every definition."""
         parent = self.parent_of[node]
         kind = node.kind
-        if parent is None or kind not in _CHILD_KINDS.get(parent.kind, ()) or node.to and (
-                kind == FINALLY):
+        if parent is None or kind not in _CHILD_KINDS.get(parent.kind, ()) or (node.to and (
+                kind == FINALLY)):
             self.check_placement(node, parent)
         name = node.name
         if not (isinstance(name, str) and name.strip() and "/" not in name):

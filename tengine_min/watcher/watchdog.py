@@ -31,8 +31,13 @@ from .heartbeat import Heartbeat
 from .jobdir import JobDir, now_iso
 from .log import open_log
 from .procs import die_with_parent_hook, signal_name, vm_hwm_kib
-from .publish import (PublisherFactory, PublishSettings, bus_publisher, create_publish_lock,
-                      publish_result)
+from .publish import (
+    PublisherFactory,
+    PublishSettings,
+    bus_publisher,
+    create_publish_lock,
+    publish_result,
+)
 from .spool import StreamSpool, enlarge_pipe, pump
 
 REAP_TIMEOUT = 10.0  # longest wait for a killed script to be gone (a D-state process lingers)
