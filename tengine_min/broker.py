@@ -567,10 +567,8 @@ def _port_accepts(port: int) -> bool:
 
 
 def _signal(proc: psutil.Process, signum: int) -> None:
-    try:
+    with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess):
         proc.send_signal(signum)
-    except (psutil.NoSuchProcess, psutil.ZombieProcess):
-        pass
 
 
 def _tail(path: Path, lines: int = 40) -> str:

@@ -94,7 +94,7 @@ def test_run_command_line_is_tengines_shape(settings):
     assert run.endswith(" -- $HOME/bin/job.sh 'a b' >/dev/null")  # the script verbatim
     words = shlex.split(run.split(" -- ")[0])
     assert words[:2] == ["/opt/tw", "run"]
-    options = dict(zip(words[2::2], words[3::2]))
+    options = dict(zip(words[2::2], words[3::2], strict=True))
     assert options == {"--job-id": "v1", "--state-dir": "/var/w",
                        "--amqp-url": "amqp://g:g@h:1/%2F",
                        "--heartbeat-interval": "0", "--publish-retry-count": "0",

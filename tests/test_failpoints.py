@@ -353,7 +353,7 @@ def test_bad_filters_are_refused_at_arm_time(tmp_path, filters, words):
 
 
 def test_a_point_without_event_cannot_filter_on_it_but_on_its_job(tmp_path):
-    with pytest.raises(FailpointError, match="cannot filter by when .* its keys: job, command"):
+    with pytest.raises(FailpointError, match=r"cannot filter by when .* its keys: job, command"):
         failpoints.arm(tmp_path, CONNECTED, "pause", when=START_JOB)
     failpoints.arm(tmp_path, CONNECTED, "pause", job="j1")  # fine
 

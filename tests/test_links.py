@@ -153,11 +153,11 @@ def test_bad_arguments_and_missing_proxies_give_clear_errors(links, echo):
     with pytest.raises(LinkError, match="upstream address 'nonsense' is not host:port"):
         links.link("bad", "127.0.0.1:0", "nonsense")
     link.destroy()
-    with pytest.raises(LinkError, match="cut link 'doomed': .* refused: proxy not found"):
+    with pytest.raises(LinkError, match=r"cut link 'doomed': .* refused: proxy not found"):
         link.cut()
-    with pytest.raises(LinkError, match="link 'doomed'.*proxy not found"):
+    with pytest.raises(LinkError, match=r"link 'doomed'.*proxy not found"):
         link.blackhole()
-    with pytest.raises(LinkError, match="link 'doomed'.*proxy not found"):
+    with pytest.raises(LinkError, match=r"link 'doomed'.*proxy not found"):
         link.destroy()
 
 

@@ -496,7 +496,7 @@ def test_a_heartbeat_sent_before_the_first_failed_check_does_not_count(tmp_path)
         repo.update_vertex(conn, vertex.id, last_heartbeat_at=sent_before)
     assert late.key
     host.check()
-    down, expired = host.check()
+    down, _expired = host.check()
     assert down.properties["job_ids"] == [vertex.id]
 
 

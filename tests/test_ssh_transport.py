@@ -107,8 +107,8 @@ def test_a_wrong_key_is_an_authentication_failure(sshd, keys, tmp_path):
     make_key(tmp_path / "stranger")
     credential = Credential("c4", type="ssh_public_key", username="job",
                             private_key_file=str(tmp_path / "stranger"))
-    with pytest.raises(AuthFailed, match="^authentication failed for credential c4 on server "
-                                         "s1$"):
+    with pytest.raises(AuthFailed, match=r"^authentication failed for credential c4 on server "
+                                         r"s1$"):
         transport(server_for(sshd.port, public_line(keys["host"])), credential).run(
             "true", timeout=10)
 

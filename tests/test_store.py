@@ -122,9 +122,9 @@ def test_the_latest_load_of_a_name_replaces_the_earlier_one(engine):
 def test_an_option_that_is_not_json_is_refused_and_nothing_is_written(engine):
     good = jobnet("good", job("g", "g.sh"))
     bad = jobnet("bad", job("j", "j.sh", preparation=lambda: "export X=1"))
-    with pytest.raises(repo.StoreError, match=r"/bad/j \(test_defs.py:1\): option preparation"):
-        with write_transaction(engine) as conn:
-            repo.save_templates(conn, definitions(good, bad))
+    with (pytest.raises(repo.StoreError, match=r"/bad/j \(test_defs.py:1\): option preparation"),
+          write_transaction(engine) as conn):
+        repo.save_templates(conn, definitions(good, bad))
     with engine.connect() as conn:
         assert count(conn, schema.templates) == 0
 
@@ -187,9 +187,9 @@ def test_an_empty_jobnet_gets_one_edge_from_start_to_end(engine):
 def test_bad_timeout_is_refused_before_anything_is_written(engine):
     execution = instantiate(definitions(jn0004()), "jn0004", execution_id="e1",
                             new_id=counted_ids())
-    with pytest.raises(repo.StoreError, match="timeout_min must be a whole number"):
-        with write_transaction(engine) as conn:
-            repo.create_execution(conn, execution, timeout_min=-1)
+    with (pytest.raises(repo.StoreError, match="timeout_min must be a whole number"),
+          write_transaction(engine) as conn):
+        repo.create_execution(conn, execution, timeout_min=-1)
     with engine.connect() as conn:
         assert count(conn, schema.executions) == 0
 

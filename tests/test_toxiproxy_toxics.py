@@ -95,7 +95,7 @@ def test_bandwidth_bounds_the_rate(client):
         proxy = proxy_to(client, source)
         proxy.add_toxic(type="bandwidth", attributes={"rate": 40})  # 40 KB/s: 1.5 s expected
         start = time.monotonic()
-        data, reads, end = read_until_end(connect(port_of(proxy)), timeout=10)
+        data, _reads, end = read_until_end(connect(port_of(proxy)), timeout=10)
         took = time.monotonic() - start
         assert (data, end) == (payload, "eof")
         assert 1.2 <= took <= 2.8, took

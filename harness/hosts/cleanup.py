@@ -6,6 +6,7 @@ is a crashed run's): `cleanup()` takes the lock itself; a backend does it when i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -45,10 +46,8 @@ def remove_leftovers() -> list[str]:
     for netns in leftover_netns():
         pids = netns_pids(netns)
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         wait_for(lambda n=netns: not netns_pids(n), timeout=10,
                  what=f"the processes of {netns} to end", interval=POLL, error=HostError)
         tool(["ip", "netns", "del", netns], what=f"remove netns {netns}")

@@ -11,6 +11,7 @@ with LocalBackend() as backend:          # destroy_all() on exit, even when the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import shutil
@@ -194,10 +195,8 @@ class LocalBackend(Backend):
         try:
             host.start()
         except BaseException:
-            try:
+            with contextlib.suppress(HostError):
                 host.destroy()  # nothing half-made stays behind
-            except HostError:
-                pass
             raise
         self.hosts[name] = host
         return host

@@ -76,7 +76,7 @@ class Kernel:
     def _dispatch(self, command: Command) -> None:
         try:
             self.dispatch(command)
-        except Exception as exc:  # the state is committed: recover() deals with the open task
+        except Exception as exc:  # noqa: BLE001 - state committed: recover() handles the open task
             self.log.error("dispatch failed %s", kv(command=type(command).__name__,
                                                     job_id=command.vertex_id,
                                                     task_id=command.task_id,

@@ -305,7 +305,7 @@ def tcp_probe(timeout: float) -> Probe:
                 missing = _ssh_banner_missing(sock, deadline)
         except OSError as exc:
             missing = exc.strerror or type(exc).__name__
-            if isinstance(exc, TimeoutError) or isinstance(exc, socket.timeout):
+            if isinstance(exc, (TimeoutError, socket.timeout)):
                 missing = f"no answer within {timeout:g} s"
         return f"{server.address}:{server.port}: {missing}" if missing else None
 
@@ -396,7 +396,7 @@ class HostMonitor:
                                 thread_name_prefix="host-probe") as pool:
             answers = list(pool.map(self._probe, servers))
         fired: list[Event] = []
-        for server, error in zip(servers, answers):
+        for server, error in zip(servers, answers, strict=True):
             try:
                 fired.extend(self._answered(server, error))
             except Exception as exc:  # noqa: BLE001 - the store failed: the other servers still

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import errno
 import io
 import logging
@@ -196,7 +197,8 @@ class SshTransport:
             else:
                 left = transport.auth_publickey(user, key)
         except paramiko.BadAuthenticationType as exc:
-            raise self._auth_failed(f"the server allows only {', '.join(exc.allowed_types)}")
+            raise self._auth_failed(
+                f"the server allows only {', '.join(exc.allowed_types)}") from None
         except paramiko.AuthenticationException:
             if not transport.is_active():
                 raise self._cannot("connection lost during authentication") from None
@@ -336,11 +338,10 @@ class _LinkWatch:
             next_probe = time.monotonic() + self.interval
 
     def _probe(self) -> None:
-        try:
+        # An error means the link is gone, which the reader sees.
+        with contextlib.suppress(paramiko.SSHException, OSError, EOFError):
             # Answered (OpenSSH says "failure" to this request: any answer proves the link).
             self.transport.global_request(KEEPALIVE_REQUEST, wait=True)
-        except (paramiko.SSHException, OSError, EOFError):
-            pass  # the link is gone; the reader sees it
 
     def _close(self, cause: str | None, *, timed_out: bool = False) -> None:
         self.cause = cause

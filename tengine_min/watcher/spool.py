@@ -13,6 +13,7 @@ and tail are still kept for the event, and the bytes not written count as ``spoo
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import logging
@@ -124,10 +125,8 @@ class StreamSpool:
 
 def enlarge_pipe(fd: int) -> None:
     """Ask for a bigger pipe buffer; a smaller one still works, only with more wake-ups."""
-    try:
+    with contextlib.suppress(OSError):
         fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
-    except OSError:
-        pass
 
 
 def _drain(fd: int, spool: StreamSpool) -> None:

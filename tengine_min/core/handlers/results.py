@@ -80,7 +80,7 @@ def _late_result(ctx: Context, job: Row, exit_status: int | None, signal_name: s
             "source_name": ctx.event.source_name, "event_key": key,
             "phase_when_received": job.phase, "result": result}
     repo.update_vertex(ctx.conn, job.id, late_result=late)
-    outcome = "exit status %s" % exit_status if signal_name is None else f"signal {signal_name}"
+    outcome = f"exit status {exit_status}" if signal_name is None else f"signal {signal_name}"
     how = ("was found on its host by reconciliation" if source == RECONCILIATION
            else "arrived")
     message = (f"a result {how} after the job was already {job.phase}: {outcome}; "
