@@ -175,6 +175,21 @@ def test_an_execution_is_stored_row_by_row_with_edges_and_environment(engine):
             "j1", "j2", "j3", "j4", "finally"]
 
 
+def test_a_row_that_must_be_there_is_read_or_named_when_missing(engine):
+    execution = instantiate(definitions(jn0004()), "jn0004", execution_id="e1",
+                            new_id=counted_ids())
+    j1 = execution.vertex_by_path("/jn0004/j1")
+    with write_transaction(engine) as conn:
+        repo.create_execution(conn, execution)
+    with engine.connect() as conn:
+        assert repo.require_execution(conn, "e1").root_jobnet_name == "jn0004"
+        assert repo.require_vertex(conn, j1.id).name_path == "/jn0004/j1"
+        with pytest.raises(repo.MissingRow, match=r"^no execution 'e2' in the store$"):
+            repo.require_execution(conn, "e2")
+        with pytest.raises(repo.MissingRow, match=r"^no vertex 'v9' in the store$"):
+            repo.require_vertex(conn, "v9")
+
+
 def test_an_empty_jobnet_gets_one_edge_from_start_to_end(engine):
     execution = instantiate(definitions(jobnet("empty")), "empty", execution_id="e",
                             new_id=counted_ids())

@@ -248,7 +248,7 @@ class Actions:
             vertex = repo.get_vertex(conn, vertex_id)
             if vertex is None:
                 raise NotFound(f"no job or jobnet with id {vertex_id!r}")
-            execution = repo.get_execution(conn, vertex.execution_id)
+            execution = repo.require_execution(conn, vertex.execution_id)
         return vertex, execution
 
     def _event(self, name: str, execution: Row, vertex: Row | None, *,

@@ -115,7 +115,7 @@ def heartbeat_marker(job: Row) -> tuple:
 
 def job_event_properties(conn: Connection, job: Row) -> dict[str, Any]:
     """Tengine's common properties of a job event, plus the run (`attempt`) it is about."""
-    execution = repo.get_execution(conn, job.execution_id)
+    execution = repo.require_execution(conn, job.execution_id)
     parent = repo.get_vertex(conn, job.parent_id) if job.parent_id else None
     return {"execution_id": execution.id,
             "root_jobnet_id": execution.root_jobnet_id,
@@ -137,7 +137,7 @@ def expired_event(conn: Connection, job: Row, *, message: str, now: datetime,
                            .where(events.c.key == key).limit(1)).first()
         if row is not None:
             source, sender = row.source_name, row.sender_name
-    execution = repo.get_execution(conn, job.execution_id)
+    execution = repo.require_execution(conn, job.execution_id)
     core = f"{identity.host}/{identity.pid}"
     props = job_event_properties(conn, job)
     # Its own identity: the key is the series', and a job may get a later verdict too.
