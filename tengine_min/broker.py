@@ -252,7 +252,8 @@ class Broker:
     def _split(self, procs: list[psutil.Process]
                ) -> tuple[list[psutil.Process], list[psutil.Process]]:
         """(node processes, epmd processes)."""
-        node, epmd = [], []
+        node: list[psutil.Process] = []
+        epmd: list[psutil.Process] = []
         for proc in procs:
             try:
                 (epmd if proc.name() == EPMD else node).append(proc)

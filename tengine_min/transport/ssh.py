@@ -40,7 +40,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import paramiko
@@ -354,6 +354,8 @@ class _LinkWatch:
 
 def known_hosts_name(server: Server) -> str:
     """How known_hosts names this server: `address`, or `[address]:port` off port 22."""
+    if not server.address:  # the resources refuse an ssh server without one
+        raise ValueError(f"server {server.name} has no address to look up in known_hosts")
     return server.address if server.port == 22 else f"[{server.address}]:{server.port}"
 
 
@@ -399,7 +401,9 @@ def load_private_key(credential: Credential) -> paramiko.PKey:
     """The credential's private key, from its file or its text, decrypted with its passphrase."""
     password = credential.passphrase.encode() if credential.passphrase else None
     if credential.private_key_file:
-        return paramiko.PKey.from_path(Path(credential.private_key_file).expanduser(), password)
+        # paramiko declares a str password but hands it on to cryptography, which takes bytes
+        return paramiko.PKey.from_path(Path(credential.private_key_file).expanduser(),
+                                       password)  # type: ignore[arg-type]
     errors = []
     for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
         try:
@@ -449,7 +453,7 @@ def describe_key_error(exc: BaseException) -> str:
     return text
 
 
-def _preferred_key_types(pinned: list[str], supported: tuple[str, ...]) -> tuple[str, ...]:
+def _preferred_key_types(pinned: list[str], supported: Sequence[str]) -> tuple[str, ...]:
     """The server's host key algorithms with those of the pinned keys first, so a server with
     several keys shows the one we know."""
     first: list[str] = []

@@ -19,6 +19,7 @@ import fcntl
 import logging
 import os
 import select
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,7 +150,8 @@ def _drain(fd: int, spool: StreamSpool) -> None:
         budget -= len(data)
 
 
-def pump(streams: dict[int, StreamSpool], exit_fd: int | None, has_exited) -> None:
+def pump(streams: dict[int, StreamSpool], exit_fd: int | None,
+         has_exited: Callable[[], bool]) -> None:
     """Copy every pipe in ``streams`` ({fd: spool}) until the script has exited.
 
     ``exit_fd`` is a pidfd that becomes readable when the script exits (None: fall back to

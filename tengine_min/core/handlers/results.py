@@ -120,7 +120,7 @@ def on_reconciled(ctx: Context) -> None:
         ctx.note("reconciliation: the job still waits for its result; left to the finished "
                  "event", job_id=job.id, phase=job.phase)
         return
-    result = {name: ctx.props[name] for name in (
+    result: dict[str, Any] = {name: ctx.props[name] for name in (
         "stdout_log", "stderr_log", "stdout_bytes", "stderr_bytes", "killed", "started_at",
         "finished_at", "published") if name in ctx.props}
     _late_result(ctx, job, int_or_none(ctx.props.get("exit_status")),
