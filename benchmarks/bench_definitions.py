@@ -128,7 +128,7 @@ def dfs_find_cycle(adjacency: list[list[int]]) -> list[int] | None:
                     pending.append(iter(adjacency[target]))
                     break
                 if state == grey:
-                    return path[path.index(target):] + [target]
+                    return [*path[path.index(target):], target]
             else:
                 colour[path.pop()] = black
                 pending.pop()

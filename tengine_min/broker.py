@@ -252,7 +252,8 @@ class Broker:
     def _split(self, procs: list[psutil.Process]
                ) -> tuple[list[psutil.Process], list[psutil.Process]]:
         """(node processes, epmd processes)."""
-        node, epmd = [], []
+        node: list[psutil.Process] = []
+        epmd: list[psutil.Process] = []
         for proc in procs:
             try:
                 (epmd if proc.name() == EPMD else node).append(proc)
@@ -567,10 +568,8 @@ def _port_accepts(port: int) -> bool:
 
 
 def _signal(proc: psutil.Process, signum: int) -> None:
-    try:
+    with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess):
         proc.send_signal(signum)
-    except (psutil.NoSuchProcess, psutil.ZombieProcess):
-        pass
 
 
 def _tail(path: Path, lines: int = 40) -> str:

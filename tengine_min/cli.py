@@ -9,9 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where used, so that `tengine --help` starts fast
+    from .model.nodes import Definitions
+    from .model.problems import Problem
 
 
-def _load_and_validate(paths: list[str]):
+def _load_and_validate(paths: list[str]) -> tuple[Definitions, list[Problem]]:
     """(definitions, problems); raises UnreadableInput for a path that cannot be read."""
     from .model.loader import load
     from .model.validator import validate
@@ -24,11 +29,11 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' * (n != 1)}"
 
 
-def _counts(defs) -> str:
+def _counts(defs: Definitions) -> str:
     return f"{_plural(len(defs.roots), 'root jobnet')} in {_plural(len(defs.files), 'file')}"
 
 
-def _summary(problems) -> str:
+def _summary(problems: list[Problem]) -> str:
     errors = sum(1 for p in problems if p.severity == "error")
     return f"{_plural(errors, 'error')}, {_plural(len(problems) - errors, 'warning')}"
 

@@ -15,13 +15,19 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import ConfigError, Settings, load_settings
 from .events import names as ev
 from .events.envelope import Event
 from .model import phases as ph
-from .resources import ResourceError, load_resources
+from .resources import ResourceError, Resources, load_resources
+
+if TYPE_CHECKING:  # imported where used, so that `tengine --help` starts fast
+    import subprocess
+
+    from rich.tree import Tree
+    from sqlalchemy import Connection, Engine
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 LEVELS = ("debug", "info", "warn", "error", "fatal")
@@ -148,7 +154,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.state_dir, args.config)
 
 
-def _engine(settings: Settings):
+def _engine(settings: Settings) -> Engine:
     from .store.db import engine_for
 
     return engine_for(settings.store_target())
@@ -221,7 +227,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _start_console(settings: Settings, port: int):
+def _start_console(settings: Settings, port: int) -> subprocess.Popen[bytes]:
     """`tengine console` beside the core, as its own process (it only reads the store and
     publishes commands), waited for until it answers."""
     from .processes import spawn, tengine_command, wait_http
@@ -240,7 +246,7 @@ def _start_console(settings: Settings, port: int):
     return process
 
 
-def _run_core(settings: Settings, resources, *, banner: list[str]) -> None:
+def _run_core(settings: Settings, resources: Resources, *, banner: list[str]) -> None:
     """Run the core in this process until SIGTERM or SIGINT."""
     from .bus.topology import redact
     from .core.service import CoreService
@@ -292,7 +298,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _resources_to_check(args: argparse.Namespace, settings: Settings):
+def _resources_to_check(args: argparse.Namespace, settings: Settings) -> Resources | None:
     """The resources whose server and credential names a load checks: `--resources`, else the
     state dir's file. Without a file there is nothing the core is sure to use (it may be
     started with --resources), so names are left to the run-time check, and a note says so."""
@@ -330,7 +336,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     return watch_execution(engine, execution.id)
 
 
-def publish_stored(settings: Settings, engine, outbox_id: int, event: Event) -> bool:
+def publish_stored(settings: Settings, engine: Engine, outbox_id: int,
+                   event: Event) -> bool:
     """Publish an event already in the outbox, with confirms, and mark it published. When the
     broker cannot be reached the row stays: the core's relay publishes it later."""
     import logging
@@ -365,12 +372,13 @@ def cmd_stop(args: argparse.Namespace) -> int:
     engine = _engine(settings)
     with engine.connect() as conn:
         execution = repo.get_execution(conn, args.id)
-        vertex = None if execution is not None else repo.get_vertex(conn, args.id)
-        if execution is None and vertex is None:
-            raise CommandFailed(f"no execution, jobnet or job with id {args.id!r} "
-                                f"(see `tengine jobs`)", EXIT_USAGE)
-        if vertex is not None:
-            execution = repo.get_execution(conn, vertex.execution_id)
+        vertex = None
+        if execution is None:
+            vertex = repo.get_vertex(conn, args.id)
+            if vertex is None:
+                raise CommandFailed(f"no execution, jobnet or job with id {args.id!r} "
+                                    f"(see `tengine jobs`)", EXIT_USAGE)
+            execution = repo.require_execution(conn, vertex.execution_id)
         parent = (repo.get_vertex(conn, vertex.parent_id)
                   if vertex is not None and vertex.parent_id else None)
     props: dict[str, Any] = {"execution_id": execution.id,
@@ -428,7 +436,7 @@ def phase_label(phase: str, stop_reason: str | None) -> str:
     return f"{ja} / {ph.human_label(phase, stop_reason, 'en')}"
 
 
-def execution_tree(conn, execution_id: str):
+def execution_tree(conn: Connection, execution_id: str) -> Tree:
     """The execution as a rich Tree: one node per jobnet/job with its phase label and, for
     jobs, pid, exit status and reason."""
     from rich.markup import escape
@@ -436,7 +444,7 @@ def execution_tree(conn, execution_id: str):
 
     from .store import repo
 
-    execution = repo.get_execution(conn, execution_id)
+    execution = repo.require_execution(conn, execution_id)
     label = phase_label(execution.phase, execution.stop_reason)
     head = f"[bold]execution {execution.id}[/] {escape(label)}"
     tree = Tree(head)
@@ -458,7 +466,7 @@ def execution_tree(conn, execution_id: str):
     return tree
 
 
-def watch_execution(engine, execution_id: str, poll: float = 0.5) -> int:
+def watch_execution(engine: Engine, execution_id: str, poll: float = 0.5) -> int:
     """Show the tree live until the execution ends: 0 success, 1 otherwise."""
     from rich.console import Console
     from rich.live import Live
@@ -471,7 +479,7 @@ def watch_execution(engine, execution_id: str, poll: float = 0.5) -> int:
             while True:
                 with engine.connect() as conn:
                     live.update(execution_tree(conn, execution_id))
-                    phase = repo.get_execution(conn, execution_id).phase
+                    phase = repo.require_execution(conn, execution_id).phase
                 if phase in ph.FINAL:
                     break
                 time.sleep(poll)
@@ -502,7 +510,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
                 if vertex is None:
                     raise CommandFailed(f"no execution, jobnet or job with id {args.id!r}",
                                         EXIT_USAGE)
-                execution = repo.get_execution(conn, vertex.execution_id)
+                execution = repo.require_execution(conn, vertex.execution_id)
             console.print(execution_tree(conn, execution.id))
             return EXIT_OK
         # Newest first; the store has no listing function yet, so a plain query here.

@@ -11,7 +11,7 @@ from .events import names as ev
 from .events.envelope import Event
 from .model.execution import Execution
 from .model.instantiate import InstantiationError, instantiate
-from .model.nodes import DEFAULT_KILLING_SIGNAL_INTERVAL, DEFAULT_KILLING_SIGNALS
+from .model.nodes import DEFAULT_KILLING_SIGNAL_INTERVAL, DEFAULT_KILLING_SIGNALS, Definitions
 from .store import repo
 
 
@@ -50,7 +50,7 @@ def new_execution(engine: Engine, settings: Settings, jobnet: str, *, source: st
     return execution, event
 
 
-def apply_kill_defaults(execution, defs, settings: Settings) -> None:
+def apply_kill_defaults(execution: Execution, defs: Definitions, settings: Settings) -> None:
     """Jobs whose definition (and ancestors) set no killing_signals get the configured kill
     defaults instead of Tengine's built-in ones (KILL, 5 s)."""
     if (settings.kill_signals == tuple(DEFAULT_KILLING_SIGNALS)

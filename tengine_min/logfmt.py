@@ -90,7 +90,8 @@ class AppendLineHandler(logging.Handler):
         super().close()
 
 
-def setup_file_logger(name: str, path: str | Path, level: int | str = logging.INFO) -> logging.Logger:
+def setup_file_logger(name: str, path: str | Path,
+                      level: int | str = logging.INFO) -> logging.Logger:
     """Return logger ``name`` writing one-line records to ``path`` (created with its folder).
 
     Calling it again for the same name and path reuses the handler instead of doubling lines.

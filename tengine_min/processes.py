@@ -4,6 +4,8 @@ with a deadline and SIGKILL after it."""
 
 from __future__ import annotations
 
+import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -17,14 +19,14 @@ def tengine_command(*args: str) -> list[str]:
     return [str(Path(sys.executable).parent / "tengine"), *args]
 
 
-def spawn(argv: list[str], env: dict, output: Path) -> subprocess.Popen:
+def spawn(argv: list[str], env: dict[str, str], output: Path) -> subprocess.Popen[bytes]:
     output.parent.mkdir(parents=True, exist_ok=True)
     with open(output, "ab") as out:
         return subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
 
 
-def stop(process: subprocess.Popen, timeout: float = 20) -> None:
+def stop(process: subprocess.Popen[bytes], timeout: float = 20) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
@@ -34,13 +36,23 @@ def stop(process: subprocess.Popen, timeout: float = 20) -> None:
             process.wait()
 
 
-def wait_http(url: str, process: subprocess.Popen, timeout: float) -> None:
+def command_line(process: subprocess.Popen[bytes]) -> str:
+    """`tengine console --port 8180`: what `process` runs, its program without the folder."""
+    args = process.args
+    words = [args] if isinstance(args, (str, bytes, os.PathLike)) else list(args)
+    if not words:
+        return "a process"
+    program, *rest = (os.fsdecode(word) for word in words)
+    return shlex.join([Path(program).name, *rest])
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
     """Until `url` answers; fails early if `process` (the server) exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args[-1] if process.args else 'process'} exited with "
-                               f"{process.returncode} before {url} answered")
+            raise RuntimeError(f"{command_line(process)} exited with {process.returncode} "
+                               f"before {url} answered")
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return

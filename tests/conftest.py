@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from support.integration import new_broker_dir, remove_broker_dir, require_integration_environment
-from support.tcp import TcpServer, echo_server
 from toxiproxy import Toxiproxy
 
 from harness.links import ToxiproxyServer, start_fallback_server
+from support.integration import new_broker_dir, remove_broker_dir, require_integration_environment
+from support.tcp import TcpServer, echo_server
 from tengine_min.broker import Broker
 
 

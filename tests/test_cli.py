@@ -1,4 +1,5 @@
-"""`tengine validate`, `tengine show` and `tengine demo` as a user runs them: exit codes and output."""
+"""`tengine validate`, `tengine show` and `tengine demo` as a user runs them: exit codes and
+output."""
 
 import json
 import subprocess

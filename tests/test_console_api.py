@@ -5,9 +5,9 @@ store did not change."""
 from __future__ import annotations
 
 import pytest
-from support.console_world import World, make_stuck, make_world, write_watcher_log
 from sqlalchemy import select
 
+from support.console_world import World, make_stuck, make_world, write_watcher_log
 from tengine_min.core.handlers import registry
 from tengine_min.events import names as ev
 from tengine_min.model.phases import ERROR, STUCK, SUCCESS, USER_STOP, human_label

@@ -8,12 +8,12 @@ import subprocess
 import sys
 
 import pytest
-from support.console_world import make_world
 
+from support.console_world import make_world
 from tengine_min.config import Settings
 from tengine_min.console.app import create_app
-from tengine_min.console.settings import ConsoleConfigError, ConsoleSettings
 from tengine_min.console.auth import credentials_ok, is_loopback
+from tengine_min.console.settings import ConsoleConfigError, ConsoleSettings
 
 TOKEN = "s3cret-token"
 

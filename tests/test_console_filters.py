@@ -3,13 +3,13 @@ SQLite store, which must agree with the Python reading), time ranges, levels, co
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from support.templates import definitions, job, jobnet
 from sqlalchemy import select
 
+from support.templates import definitions, job, jobnet
 from tengine_min.console.filters import (
     LEVELS,
     EventFilter,
@@ -27,7 +27,6 @@ from tengine_min.model.instantiate import instantiate
 from tengine_min.store import repo, schema
 from tengine_min.store.db import engine_for, write_transaction
 
-UTC = timezone.utc
 TOKYO = ZoneInfo("Asia/Tokyo")
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 

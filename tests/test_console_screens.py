@@ -9,8 +9,8 @@ from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from support.console_world import World, make_stuck, make_world, write_watcher_log
 
+from support.console_world import World, make_stuck, make_world, write_watcher_log
 from tengine_min.model.phases import ERROR, INITIALIZED, STUCK, SUCCESS, USER_STOP, human_label
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.sshd import MiniSshd, make_key, public_line
 
+from support.sshd import MiniSshd, make_key, public_line
 from tengine_min.config import Settings
 from tengine_min.console.watcher_log import watcher_log
 
@@ -65,7 +65,7 @@ def test_the_lines_of_the_job_are_read_over_ssh(tmp_path, sshd, host_key):
     write_log(state_dir)
     view = watcher_log(Settings(tmp_path), resources(tmp_path, sshd.port, host_key, state_dir),
                        "s1", JOB, "c1")
-    assert view.lines == LOG.splitlines()[0:2] + [LOG.splitlines()[3]], view
+    assert view.lines == [*LOG.splitlines()[0:2], LOG.splitlines()[3]], view
     assert "over ssh as c1" in view.note and not view.truncated
     assert view.command is not None and JOB in view.command  # still shown, to run by hand
 

@@ -4,10 +4,17 @@
 from __future__ import annotations
 
 import pytest
-from support.core_sim import HOLD, Sim, run_to_end
-from support.templates import (definitions, expansion, finally_, hadoop_job, hadoop_job_run, job,
-                               jobnet)
 
+from support.core_sim import HOLD, Sim, run_to_end
+from support.templates import (
+    definitions,
+    expansion,
+    finally_,
+    hadoop_job,
+    hadoop_job_run,
+    job,
+    jobnet,
+)
 from tengine_min.events import names as ev
 from tengine_min.events.envelope import Event
 from tengine_min.model.phases import DYING, ERROR, SUCCESS, USER_STOP, human_label
@@ -118,8 +125,8 @@ def test_core_events_carry_tengines_properties_and_source_names(tmp_path):
         "execution_id": sim.execution.id, "root_jobnet_id": root.id,
         "root_jobnet_name_path": "/r", "target_jobnet_id": n.id,
         "target_jobnet_name_path": "/r/n", "target_job_id": j.id, "target_job_name_path": "/r/n/j"}
-    start_jobnet = [e for e in sim.events_of(ev.START_JOBNET)
-                    if e.properties["target_jobnet_id"] == n.id][0]
+    start_jobnet = next(e for e in sim.events_of(ev.START_JOBNET)
+                        if e.properties["target_jobnet_id"] == n.id)
     assert start_jobnet.properties["target_job_id"] is None
     success = sim.events_of(ev.SUCCESS_EXECUTION)[0]
     assert success.source_name == f"execution:core-host/4242/{root.id}/{sim.execution.id}"

@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 
 import pytest
-from support.core_sim import HOLD, Sim, run_to_end
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.templates import definitions, finally_, job, jobnet
 
+from support.core_sim import HOLD, Sim, run_to_end
+from support.templates import definitions, finally_, job, jobnet
 from tengine_min.core.handlers import registry
 from tengine_min.core.handlers.commands import StartJob
 from tengine_min.core.kernel import Kernel

@@ -13,13 +13,13 @@ from dataclasses import replace
 
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from harness.waiting import wait_for
 from support.core_sim import Sim
 from support.logs import recording
 from support.tcp import dead_amqp_url
 from support.templates import definitions, job, jobnet
 from support.watcher import POLL
-
-from harness.waiting import wait_for
 from tengine_min.config import load_settings
 from tengine_min.core.service import CoreService
 from tengine_min.events import names as ev
@@ -27,8 +27,6 @@ from tengine_min.events.envelope import Event
 from tengine_min.resources import default_resources
 from tengine_min.store import repo
 from tengine_min.store.db import store_unreachable
-
-
 
 
 class Relay:

@@ -6,9 +6,9 @@ the root jobnet's execution takes the same status; boxes are refused; nothing fi
 from __future__ import annotations
 
 import pytest
+
 from support.core_sim import HOLD, Sim, run_to_end
 from support.templates import definitions, hadoop_job, hadoop_job_run, job, jobnet
-
 from tengine_min.events import names as ev
 from tengine_min.events.envelope import Event
 from tengine_min.model.phases import human_label

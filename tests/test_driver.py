@@ -10,11 +10,11 @@ import time
 from dataclasses import replace
 
 import pytest
+
+from harness.waiting import wait_for
 from support.logs import recording
 from support.tcp import dead_amqp_url
 from support.watcher import POLL, process_gone
-
-from harness.waiting import wait_for
 from tengine_min.config import load_settings
 from tengine_min.core.driver import Driver, build_run_command, parse_pid, start_failure_reason
 from tengine_min.core.handlers.commands import KillJob, StartJob
@@ -94,7 +94,7 @@ def test_run_command_line_is_tengines_shape(settings):
     assert run.endswith(" -- $HOME/bin/job.sh 'a b' >/dev/null")  # the script verbatim
     words = shlex.split(run.split(" -- ")[0])
     assert words[:2] == ["/opt/tw", "run"]
-    options = dict(zip(words[2::2], words[3::2]))
+    options = dict(zip(words[2::2], words[3::2], strict=True))
     assert options == {"--job-id": "v1", "--state-dir": "/var/w",
                        "--amqp-url": "amqp://g:g@h:1/%2F",
                        "--heartbeat-interval": "0", "--publish-retry-count": "0",

@@ -12,13 +12,13 @@ from dataclasses import replace
 
 import pytest
 from sqlalchemy.exc import OperationalError
+
+from harness.waiting import wait_for
 from support.core_sim import HOLD, Sim
 from support.logs import recording
 from support.tcp import dead_amqp_url
 from support.templates import definitions, job, jobnet
 from support.watcher import POLL
-
-from harness.waiting import wait_for
 from tengine_min.config import load_settings
 from tengine_min.core.driver import Driver
 from tengine_min.core.handlers.commands import KillJob, StartJob

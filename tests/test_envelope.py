@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 
@@ -136,8 +137,8 @@ def test_building_a_bad_event_in_code_fails_the_same_way() -> None:
 
 def test_properties_that_json_cannot_carry_fail_with_the_event_named() -> None:
     event = Event("a.tengine", key="k1", properties={"when": object()})
-    with pytest.raises(MalformedEvent,
-                       match="event a.tengine key=k1: properties are not JSON-serializable"):
+    with pytest.raises(MalformedEvent, match=re.escape(
+            "event a.tengine key=k1: properties are not JSON-serializable")):
         event.to_json()
     with pytest.raises(MalformedEvent, match="not JSON-serializable"):
         Event("a.tengine", properties={"x": float("nan")}).to_json()

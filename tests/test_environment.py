@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+
 from support.templates import (
     counter_ids,
     definitions,
@@ -15,7 +16,6 @@ from support.templates import (
     job,
     jobnet,
 )
-
 from tengine_min.model.environment import job_environment, shell_exports
 from tengine_min.model.instantiate import instantiate
 

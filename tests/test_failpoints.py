@@ -17,8 +17,15 @@ import pytest
 import tengine_min
 from tengine_min import failpoints
 from tengine_min.events.names import START_JOB, SUCCESS_JOB
-from tengine_min.failpoints import (POINTS, Action, Arming, FailpointError, failpoint,
-                                    parse_action, parse_env)
+from tengine_min.failpoints import (
+    POINTS,
+    Action,
+    Arming,
+    FailpointError,
+    failpoint,
+    parse_action,
+    parse_env,
+)
 
 ACK = "core.after_commit_before_ack"  # context: event, key, job
 KILLED = "watcher.after_kill"  # context: job
@@ -346,7 +353,7 @@ def test_bad_filters_are_refused_at_arm_time(tmp_path, filters, words):
 
 
 def test_a_point_without_event_cannot_filter_on_it_but_on_its_job(tmp_path):
-    with pytest.raises(FailpointError, match="cannot filter by when .* its keys: job, command"):
+    with pytest.raises(FailpointError, match=r"cannot filter by when .* its keys: job, command"):
         failpoints.arm(tmp_path, CONNECTED, "pause", when=START_JOB)
     failpoints.arm(tmp_path, CONNECTED, "pause", job="j1")  # fine
 

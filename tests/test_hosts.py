@@ -319,9 +319,9 @@ def test_misuse_gets_a_clear_error(backend: LocalBackend) -> None:
         h1.up()
     with pytest.raises(HostError, match="not partitioned"):
         h1.heal()
-    with pytest.raises(HostError, match="another harness run .* holds the hosts"):
+    with pytest.raises(HostError, match=r"another harness run .* holds the hosts"):
         LocalBackend(lock_timeout=0.2).create("h9")
-    with pytest.raises(HostError, match="another harness run .* holds the hosts"):
+    with pytest.raises(HostError, match=r"another harness run .* holds the hosts"):
         cleanup()  # would break this run
     assert sorted(backend.hosts) == ["h1"]
     assert read_banner(h1.address, 22, timeout=2)

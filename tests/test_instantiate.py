@@ -6,6 +6,7 @@ import dataclasses
 import re
 
 import pytest
+
 from support.templates import (
     counter_ids,
     definitions,
@@ -16,7 +17,6 @@ from support.templates import (
     job,
     jobnet,
 )
-
 from tengine_min.model.instantiate import InstantiationError, instantiate
 
 

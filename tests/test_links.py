@@ -8,6 +8,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+
+from harness.links import Link, LinkError, Links, start_fallback_server
 from support.tcp import (
     TcpServer,
     connect,
@@ -17,8 +19,6 @@ from support.tcp import (
     round_trip,
     sending_server,
 )
-
-from harness.links import Link, LinkError, Links, start_fallback_server
 
 FAST = 0.15
 
@@ -168,11 +168,11 @@ def test_bad_arguments_and_missing_proxies_give_clear_errors(links, echo):
     with pytest.raises(LinkError, match="upstream address 'nonsense' is not host:port"):
         links.link("bad", "127.0.0.1:0", "nonsense")
     link.destroy()
-    with pytest.raises(LinkError, match="cut link 'doomed': .* refused: proxy not found"):
+    with pytest.raises(LinkError, match=r"cut link 'doomed': .* refused: proxy not found"):
         link.cut()
-    with pytest.raises(LinkError, match="link 'doomed'.*proxy not found"):
+    with pytest.raises(LinkError, match=r"link 'doomed'.*proxy not found"):
         link.blackhole()
-    with pytest.raises(LinkError, match="link 'doomed'.*proxy not found"):
+    with pytest.raises(LinkError, match=r"link 'doomed'.*proxy not found"):
         link.destroy()
 
 

@@ -4,6 +4,7 @@ that cannot be read."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -135,7 +136,7 @@ def test_a_byte_order_mark_is_accepted(tmp_path: Path):
 def test_a_file_without_read_permission_raises(tmp_path: Path):
     path = definition(tmp_path / "secret.yaml")
     path.chmod(0)
-    with pytest.raises(UnreadableInput, match="secret.yaml: permission denied"):
+    with pytest.raises(UnreadableInput, match=re.escape("secret.yaml: permission denied")):
         load([path])
 
 

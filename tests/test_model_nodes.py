@@ -1,8 +1,16 @@
 """The shared template model: option folding, inheritance, sequencing and Tengine's edge rules."""
 
 from tengine_min.model.graph import plan_edges
-from tengine_min.model.nodes import (FINALLY, JOB, JOBNET, Node, Sequencing, Where, new_id,
-                                     set_options)
+from tengine_min.model.nodes import (
+    FINALLY,
+    JOB,
+    JOBNET,
+    Node,
+    Sequencing,
+    Where,
+    new_id,
+    set_options,
+)
 
 W = Where("t.rb", 1)
 

@@ -9,15 +9,20 @@ import socket
 import threading
 
 import pytest
-from support.core_sim import HOLD, IDENTITY, Sim
-from support.templates import definitions, job, jobnet
 from sqlalchemy import select
 
+from support.core_sim import HOLD, IDENTITY, Sim
+from support.templates import definitions, job, jobnet
 from tengine_min.config import Settings
-from tengine_min.core.monitors import (SERVER_DOWN, SERVER_UP, HeartbeatMonitor, HostMonitor,
-                                       MonitorSettings, tcp_probe)
-from tengine_min.core.reconcile import (DONE, RETRY, WAIT, BadAnswer, Reconciler,
-                                        parse_status)
+from tengine_min.core.monitors import (
+    SERVER_DOWN,
+    SERVER_UP,
+    HeartbeatMonitor,
+    HostMonitor,
+    MonitorSettings,
+    tcp_probe,
+)
+from tengine_min.core.reconcile import DONE, RETRY, WAIT, BadAnswer, Reconciler, parse_status
 from tengine_min.events import names as ev
 from tengine_min.events.envelope import Event
 from tengine_min.resources import Resources, Server
@@ -491,7 +496,7 @@ def test_a_heartbeat_sent_before_the_first_failed_check_does_not_count(tmp_path)
         repo.update_vertex(conn, vertex.id, last_heartbeat_at=sent_before)
     assert late.key
     host.check()
-    down, expired = host.check()
+    down, _expired = host.check()
     assert down.properties["job_ids"] == [vertex.id]
 
 

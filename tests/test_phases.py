@@ -37,4 +37,4 @@ def test_unknown_phase_or_language_is_a_clear_error():
 
 def test_edge_phases_keep_tengines_codes():
     assert ph.EDGE_PHASES == {"active": 0, "transmitted": 20, "closing": 40, "closed": 50}
-    assert ph.EDGE_FINAL == {"transmitted", "closed"}
+    assert {"transmitted", "closed"} == ph.EDGE_FINAL

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from support.templates import (
     counter_ids,
     definitions,
@@ -13,7 +14,6 @@ from support.templates import (
     job,
     jobnet,
 )
-
 from tengine_min.model.instantiate import InstantiationError, instantiate
 from tengine_min.model.render import render_execution, render_template
 

@@ -4,6 +4,8 @@ resource file."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tengine_min.cli import main
@@ -160,7 +162,7 @@ def test_bad_ssh_servers_are_refused_with_the_reason(server, expected):
 
 
 def test_a_public_key_credential_needs_its_key():
-    with pytest.raises(ResourceError, match="credentials.k: a ssh_public_key credential needs "
-                                            "private_key_file"):
+    with pytest.raises(ResourceError, match=re.escape(
+            "credentials.k: a ssh_public_key credential needs private_key_file")):
         parse_resources({"credentials": {"k": {"type": "ssh_public_key", "username": "u"}}},
                         "res.toml")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 
 import pytest
-from support.logs import recording
 
+from support.logs import recording
 from tengine_min.config import load_settings
 from tengine_min.core.retry import RetryPolicy, with_retries
 from tengine_min.resources import Server

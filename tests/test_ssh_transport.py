@@ -12,8 +12,8 @@ from dataclasses import replace
 
 import paramiko
 import pytest
-from support.sshd import BlackHoleProxy, MiniSshd, make_key, public_line
 
+from support.sshd import BlackHoleProxy, MiniSshd, make_key, public_line
 from tengine_min.resources import Credential, Server
 from tengine_min.transport.base import (
     AuthFailed,
@@ -107,8 +107,8 @@ def test_a_wrong_key_is_an_authentication_failure(sshd, keys, tmp_path):
     make_key(tmp_path / "stranger")
     credential = Credential("c4", type="ssh_public_key", username="job",
                             private_key_file=str(tmp_path / "stranger"))
-    with pytest.raises(AuthFailed, match="^authentication failed for credential c4 on server "
-                                         "s1$"):
+    with pytest.raises(AuthFailed, match=r"^authentication failed for credential c4 on server "
+                                         r"s1$"):
         transport(server_for(sshd.port, public_line(keys["host"])), credential).run(
             "true", timeout=10)
 
@@ -148,6 +148,8 @@ def test_host_keys_from_a_known_hosts_line_and_file(sshd, keys, tmp_path):
 def test_pinned_keys_and_known_hosts_names(keys):
     assert known_hosts_name(Server("a", address="10.0.0.5")) == "10.0.0.5"
     assert known_hosts_name(Server("a", address="10.0.0.5", port=2222)) == "[10.0.0.5]:2222"
+    with pytest.raises(ValueError, match=r"^server a has no address to look up in known_hosts$"):
+        known_hosts_name(Server("a"))  # not "None", a name no known_hosts line has
     pinned = pinned_host_keys(Server("a", address="h", host_key=public_line(keys["host"])))
     assert pinned == {"ssh-ed25519": keys["host"]}
     with pytest.raises(ValueError, match="cannot read the ssh-ed25519 key"):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from support.core_sim import HOLD, Sim
 from support.templates import definitions, job, jobnet
-
 from tengine_min.events import names as ev
 from tengine_min.events.envelope import Event
 from tengine_min.model.phases import human_label

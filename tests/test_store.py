@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from support.templates import definitions, expansion, finally_, job, jobnet
 from sqlalchemy import func, select, text
 
+from support.templates import definitions, expansion, finally_, job, jobnet
 from tengine_min.events.envelope import Event
 from tengine_min.model.instantiate import instantiate
 from tengine_min.store import repo, schema
 from tengine_min.store.db import StoreConfigError, engine_for, write_transaction
 
-T0 = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 
 
 def counted_ids():
@@ -52,11 +52,10 @@ def test_state_dir_gives_a_sqlite_file_in_wal_mode_with_foreign_keys(tmp_path, m
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
-    with pytest.raises(Exception, match="FOREIGN KEY"):
-        with write_transaction(engine) as conn:
-            conn.execute(schema.vertices.insert().values(
-                id="v", execution_id="missing", position=0, depth=0, kind="job", name="j",
-                name_path="/j", phase="initialized"))
+    with pytest.raises(Exception, match="FOREIGN KEY"), write_transaction(engine) as conn:
+        conn.execute(schema.vertices.insert().values(
+            id="v", execution_id="missing", position=0, depth=0, kind="job", name="j",
+            name_path="/j", phase="initialized"))
 
 
 def test_tengine_db_url_wins_over_the_state_dir(tmp_path, monkeypatch):
@@ -77,18 +76,16 @@ def test_a_bad_url_or_state_dir_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_write_transaction_rolls_back_on_error(engine):
-    with pytest.raises(RuntimeError):
-        with write_transaction(engine) as conn:
-            repo.enqueue(conn, Event("x.tengine"), now=T0)
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), write_transaction(engine) as conn:
+        repo.enqueue(conn, Event("x.tengine"), now=T0)
+        raise RuntimeError("boom")
     with engine.connect() as conn:
         assert count(conn, schema.outbox) == 0
 
 
 def test_naive_times_are_refused(engine):
-    with pytest.raises(Exception, match="naive datetime"):
-        with write_transaction(engine) as conn:
-            repo.enqueue(conn, Event("x.tengine"), now=datetime(2024, 1, 1))
+    with pytest.raises(Exception, match="naive datetime"), write_transaction(engine) as conn:
+        repo.enqueue(conn, Event("x.tengine"), now=datetime(2024, 1, 1))
 
 
 # --- templates -------------------------------------------------------------------------------
@@ -125,9 +122,9 @@ def test_the_latest_load_of_a_name_replaces_the_earlier_one(engine):
 def test_an_option_that_is_not_json_is_refused_and_nothing_is_written(engine):
     good = jobnet("good", job("g", "g.sh"))
     bad = jobnet("bad", job("j", "j.sh", preparation=lambda: "export X=1"))
-    with pytest.raises(repo.StoreError, match=r"/bad/j \(test_defs.py:1\): option preparation"):
-        with write_transaction(engine) as conn:
-            repo.save_templates(conn, definitions(good, bad))
+    with (pytest.raises(repo.StoreError, match=r"/bad/j \(test_defs.py:1\): option preparation"),
+          write_transaction(engine) as conn):
+        repo.save_templates(conn, definitions(good, bad))
     with engine.connect() as conn:
         assert count(conn, schema.templates) == 0
 
@@ -178,6 +175,21 @@ def test_an_execution_is_stored_row_by_row_with_edges_and_environment(engine):
             "j1", "j2", "j3", "j4", "finally"]
 
 
+def test_a_row_that_must_be_there_is_read_or_named_when_missing(engine):
+    execution = instantiate(definitions(jn0004()), "jn0004", execution_id="e1",
+                            new_id=counted_ids())
+    j1 = execution.vertex_by_path("/jn0004/j1")
+    with write_transaction(engine) as conn:
+        repo.create_execution(conn, execution)
+    with engine.connect() as conn:
+        assert repo.require_execution(conn, "e1").root_jobnet_name == "jn0004"
+        assert repo.require_vertex(conn, j1.id).name_path == "/jn0004/j1"
+        with pytest.raises(repo.MissingRow, match=r"^no execution 'e2' in the store$"):
+            repo.require_execution(conn, "e2")
+        with pytest.raises(repo.MissingRow, match=r"^no vertex 'v9' in the store$"):
+            repo.require_vertex(conn, "v9")
+
+
 def test_an_empty_jobnet_gets_one_edge_from_start_to_end(engine):
     execution = instantiate(definitions(jobnet("empty")), "empty", execution_id="e",
                             new_id=counted_ids())
@@ -190,9 +202,9 @@ def test_an_empty_jobnet_gets_one_edge_from_start_to_end(engine):
 def test_bad_timeout_is_refused_before_anything_is_written(engine):
     execution = instantiate(definitions(jn0004()), "jn0004", execution_id="e1",
                             new_id=counted_ids())
-    with pytest.raises(repo.StoreError, match="timeout_min must be a whole number"):
-        with write_transaction(engine) as conn:
-            repo.create_execution(conn, execution, timeout_min=-1)
+    with (pytest.raises(repo.StoreError, match="timeout_min must be a whole number"),
+          write_transaction(engine) as conn):
+        repo.create_execution(conn, execution, timeout_min=-1)
     with engine.connect() as conn:
         assert count(conn, schema.executions) == 0
 

@@ -11,12 +11,11 @@ import sys
 
 import pytest
 import requests
-from support.tcp import connect, echo_server, is_refused, recv_exactly, sending_server
 from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 
+from support.tcp import connect, echo_server, is_refused, recv_exactly, sending_server
 from tengine_min.ports import free_port
-
 
 _names = itertools.count()
 

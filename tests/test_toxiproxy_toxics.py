@@ -6,6 +6,10 @@ from __future__ import annotations
 import itertools
 import time
 
+from toxiproxy import Toxiproxy
+from toxiproxy.api import APIConsumer
+
+from harness.waiting import wait_for
 from support.tcp import (
     POLL,
     TcpServer,
@@ -16,11 +20,6 @@ from support.tcp import (
     round_trip,
     sending_server,
 )
-from toxiproxy import Toxiproxy
-from toxiproxy.api import APIConsumer
-
-from harness.waiting import wait_for
-
 
 FAST = 0.15  # s: a round trip on loopback without toxics is far below this
 _names = itertools.count()
@@ -96,7 +95,7 @@ def test_bandwidth_bounds_the_rate(client):
         proxy = proxy_to(client, source)
         proxy.add_toxic(type="bandwidth", attributes={"rate": 40})  # 40 KB/s: 1.5 s expected
         start = time.monotonic()
-        data, reads, end = read_until_end(connect(port_of(proxy)), timeout=10)
+        data, _reads, end = read_until_end(connect(port_of(proxy)), timeout=10)
         took = time.monotonic() - start
         assert (data, end) == (payload, "eof")
         assert 1.2 <= took <= 2.8, took

@@ -3,6 +3,7 @@ asked for, naming what was awaited, the last state seen and the end of the histo
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -48,7 +49,7 @@ def test_the_error_can_be_another_exception():
     class Unreachable(RuntimeError):
         pass
 
-    with pytest.raises(Unreachable, match="^timed out after 0.05 s waiting for the host$"):
+    with pytest.raises(Unreachable, match=r"^timed out after 0\.05 s waiting for the host$"):
         wait_for(lambda: False, timeout=0.05, what="the host", interval=0.01, error=Unreachable)
 
 
@@ -59,4 +60,4 @@ def test_the_condition_is_looked_at_every_interval():
                  interval=0.1)
     # A slow machine looks less often, never more: at most one look per interval and the last.
     assert 2 <= len(looks) <= 7, looks
-    assert all(b - a >= 0.1 for a, b in zip(looks, looks[1:])), looks
+    assert all(b - a >= 0.1 for a, b in itertools.pairwise(looks)), looks

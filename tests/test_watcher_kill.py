@@ -7,9 +7,19 @@ import json
 import pytest
 
 from harness.waiting import wait_for
+from support.watcher import (
+    POLL,
+    group_gone,
+    log_lines,
+    pid_of,
+    read_json,
+    result_of,
+    run_job,
+    start_watcher,
+    wait_log,
+    watcher,
+)
 from tengine_min import failpoints
-from support.watcher import (POLL, group_gone, log_lines, pid_of, read_json, result_of, run_job,
-                             start_watcher, wait_log, watcher)
 
 
 @pytest.fixture

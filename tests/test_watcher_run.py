@@ -13,10 +13,20 @@ import threading
 import pytest
 
 from harness.waiting import wait_for
-from tengine_min import failpoints
 from support.tcp import dead_amqp_url
-from support.watcher import (POLL, log_lines, pid_of, process_gone, read_json, result_of, run_job,
-                             start_watcher, wait_log, watcher)
+from support.watcher import (
+    POLL,
+    log_lines,
+    pid_of,
+    process_gone,
+    read_json,
+    result_of,
+    run_job,
+    start_watcher,
+    wait_log,
+    watcher,
+)
+from tengine_min import failpoints
 
 
 @pytest.fixture

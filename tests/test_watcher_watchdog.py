@@ -15,6 +15,19 @@ from pathlib import Path
 import pytest
 
 from harness.waiting import wait_for
+from support.tcp import dead_amqp_url
+from support.watcher import (
+    POLL,
+    log_lines,
+    pid_of,
+    process_gone,
+    read_json,
+    recording_factory,
+    result_of,
+    run_job,
+    wait_log,
+    watcher,
+)
 from tengine_min import failpoints
 from tengine_min.events.envelope import Event
 from tengine_min.watcher import publish, watchdog
@@ -24,10 +37,6 @@ from tengine_min.watcher.log import open_log
 from tengine_min.watcher.run import JobIdentity, RunOptions
 from tengine_min.watcher.status import resend
 from tengine_min.watcher.watchdog import EXIT_START_NOT_RECORDED, watch
-from support.tcp import dead_amqp_url
-from support.watcher import (POLL, log_lines, pid_of, process_gone, read_json, recording_factory,
-                             result_of, run_job, wait_log, watcher)
-
 
 
 def prepared_job(state, job_id, command, *, heartbeat=0.05, server="test_server1"):

@@ -6,6 +6,8 @@ is a crashed run's): `cleanup()` takes the lock itself; a backend does it when i
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -22,6 +24,11 @@ from .system import POLL, require_local_backend_environment, tool
 def netns_pids(netns: str) -> list[int]:
     """Processes in a network namespace; the hosts' pid namespaces all live in one."""
     return [int(p) for p in tool(["ip", "netns", "pids", netns], what="list processes").split()]
+
+
+def _emptied(netns: str) -> bool:
+    """No process is left in `netns`."""
+    return not netns_pids(netns)
 
 
 def leftover_dirs() -> list[Path]:
@@ -45,11 +52,9 @@ def remove_leftovers() -> list[str]:
     for netns in leftover_netns():
         pids = netns_pids(netns)
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        wait_for(lambda n=netns: not netns_pids(n), timeout=10,
+        wait_for(functools.partial(_emptied, netns), timeout=10,
                  what=f"the processes of {netns} to end", interval=POLL, error=HostError)
         tool(["ip", "netns", "del", netns], what=f"remove netns {netns}")
         removed.append(f"netns {netns}" + (f" (killed {len(pids)} processes)" if pids else ""))

@@ -12,6 +12,7 @@ with LocalBackend() as backend:          # destroy_all() on exit, even when the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import shutil
@@ -213,10 +214,8 @@ class LocalBackend(Backend):
         try:
             host.start()
         except BaseException:
-            try:
+            with contextlib.suppress(HostError):
                 host.destroy()  # nothing half-made stays behind
-            except HostError:
-                pass
             raise
         self.hosts[name] = host
         return host

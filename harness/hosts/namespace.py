@@ -19,6 +19,7 @@ The mount namespace gives the host a filesystem of its own where it matters:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import selectors
 import shlex
@@ -223,10 +224,8 @@ class PidNamespace:
     def kill(self, *, timeout: float = 10.0) -> None:
         """Kill the init, so the kernel kills every process of the namespace; wait for all."""
         if self.init_pid is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self.init_pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         elif self._holder is not None and self._holder.poll() is None:
             self._holder.kill()  # init never came up: the holder is all there is
         if self._pid_ns is not None:

@@ -123,7 +123,7 @@ class HostLink:
 
     netns: str
     veth: str
-    address: ipaddress.IPv4Address
+    address: str
     prefixlen: int
 
     def create(self) -> None:

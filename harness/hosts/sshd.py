@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from ..waiting import wait_for
+from ..waiting import NotYet, wait_for
 from .base import HostError
 from .namespace import PidNamespace
 from .system import POLL, SSHD, tool
@@ -154,7 +154,7 @@ class Sshd:
         """Until sshd answers on address:port from the harness's namespace; its banner."""
         return self._wait(lambda: read_banner(self.address, self.port), timeout, "to answer")
 
-    def _wait(self, condition: Callable[[], T], timeout: float, what: str) -> T:
+    def _wait(self, condition: Callable[[], T | NotYet], timeout: float, what: str) -> T:
         try:
             return wait_for(condition, timeout=timeout,
                             what=f"sshd of {self.host_name} on {self.address}:{self.port} {what}",

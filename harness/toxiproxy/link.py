@@ -142,6 +142,11 @@ class Link:
         self.finished = True
         self.on_finished(self)
 
+    def _stopped_meanwhile(self) -> bool:
+        """Whether stop() ran while this task awaited: asked again after each await (a plain
+        `self.finished` there looks, to mypy, as false as it was before the await)."""
+        return self.finished
+
     def _stage_of(self, toxic: ProxyToxic) -> int | None:
         for index, stage in enumerate(self.stages):
             if stage.toxic is toxic:
@@ -155,7 +160,7 @@ class Link:
         last = self.stages[-1]
         await last.stop()
         await last.flush_held()  # what it held goes straight on, past the new toxic
-        if self.finished or last.stub.closed:
+        if self._stopped_meanwhile() or last.stub.closed:
             return
         feed = Channel(toxic.toxic.buffer_size)
         stage = Stage(self, toxic, Stub(feed, last.stub.output, toxic.toxic.new_state()))
@@ -182,14 +187,14 @@ class Link:
             return
         stage, previous = self.stages[index], self.stages[index - 1]
         await stage.stop()
-        if self.finished:
+        if self._stopped_meanwhile():
             return
         if stage.applies:  # a link that lost the toxicity draw never had this toxic
             toxic.toxic.cleanup(stage.stub)
         if stage.stub.closed:
             return  # the cleanup ended the stream (timeout does)
         await previous.stop()
-        if self.finished:
+        if self._stopped_meanwhile():
             return
         # Keep the order: what the removed stage held, what waits for it, what the one before
         # it held. An end of stream among them ends this link's stream.

@@ -12,6 +12,7 @@ After Toxiproxy's ``proxy.go`` and ``toxic_collection.go``:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import struct
@@ -152,10 +153,8 @@ class Connection:
         for writer in (self.client_writer, self.upstream_writer):
             sock = writer.get_extra_info("socket")
             if sock is not None:
-                try:
+                with contextlib.suppress(OSError):  # OSError: already closed
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                except OSError:
-                    pass  # already closed
 
     def close(self) -> None:
         """Close both sockets now and forget the connection."""

@@ -306,7 +306,7 @@ def match(pattern: list[str], parts: list[str]) -> dict[str, str] | None:
     if len(pattern) != len(parts):
         return None
     params: dict[str, str] = {}
-    for expected, part in zip(pattern, parts):
+    for expected, part in zip(pattern, parts, strict=True):
         if expected.startswith("{"):
             params[expected[1:-1]] = part
         elif expected != part:

@@ -111,7 +111,7 @@ class Consumer:
         failed_connects = 0
         while not self._stop.is_set():
             try:
-                self._connect()
+                channel = self._connect()
             except _RETRYABLE as exc:
                 failed_connects += 1
                 link_failed = True
@@ -129,7 +129,7 @@ class Consumer:
             if self._stop.is_set():  # stop() may have come before the connection was visible
                 break
             try:
-                self._channel.start_consuming()  # returns after stop_consuming()
+                channel.start_consuming()  # returns after stop_consuming()
             except _RETRYABLE as exc:
                 self._connected = False
                 link_failed = True
@@ -138,7 +138,7 @@ class Consumer:
                 self._close_connection()
                 self._stop.wait(self._reconnect_interval)
 
-    def _connect(self) -> None:
+    def _connect(self) -> BlockingChannel:
         connection = pika.BlockingConnection(self._params)
         try:
             channel = connection.channel()
@@ -152,6 +152,7 @@ class Consumer:
             raise
         self._channel = channel
         self._connection = connection
+        return channel
 
     def _call_on_connected(self) -> None:
         if self.on_connected is None:

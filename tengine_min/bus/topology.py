@@ -80,10 +80,10 @@ def describe_error(exc: BaseException) -> str:
             exc.args[0], BaseException
         ):
             inner = exc.args[0]
-        elif getattr(exc, "exceptions", None):
-            inner = exc.exceptions[-1]
-        elif isinstance(getattr(exc, "exception", None), BaseException):
-            inner = exc.exception
+        elif group := getattr(exc, "exceptions", None):
+            inner = group[-1]
+        elif isinstance(wrapped := getattr(exc, "exception", None), BaseException):
+            inner = wrapped
         if inner is None:
             break
         exc = inner

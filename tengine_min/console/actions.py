@@ -248,7 +248,7 @@ class Actions:
             vertex = repo.get_vertex(conn, vertex_id)
             if vertex is None:
                 raise NotFound(f"no job or jobnet with id {vertex_id!r}")
-            execution = repo.get_execution(conn, vertex.execution_id)
+            execution = repo.require_execution(conn, vertex.execution_id)
         return vertex, execution
 
     def _event(self, name: str, execution: Row, vertex: Row | None, *,
@@ -291,7 +291,7 @@ class Actions:
     def _publish(self, event: Event, outbox_id: int) -> bool:
         try:
             self.publish(event)
-        except Exception as exc:  # any failure: the outbox row stays for the core's relay
+        except Exception as exc:  # noqa: BLE001 - any failure: the outbox row stays for the relay
             self.log.warning("publish failed, left for the core's relay %s", kv(
                 event=event.event_type_name, key=event.key,
                 error=f"{type(exc).__name__}: {exc}"))
@@ -299,7 +299,7 @@ class Actions:
         try:
             with write_transaction(self.engine) as conn:
                 repo.mark_published(conn, [outbox_id])
-        except Exception as exc:  # published; the relay may send it again, the core dedups
+        except Exception as exc:  # noqa: BLE001 - published; the relay may resend, the core dedups
             self.log.warning("published but not marked %s", kv(
                 event=event.event_type_name, key=event.key,
                 error=f"{type(exc).__name__}: {exc}"))

@@ -8,9 +8,10 @@ credentials is refused with ConsoleConfigError), opens the store and, unless a b
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -98,7 +99,7 @@ def _describe(error: dict) -> str:
     return f"{target}: {error.get('msg', 'invalid')}"
 
 
-def _plain(errors: list[dict]) -> list[dict]:
+def _plain(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The errors without objects JSON cannot carry (exception instances in ctx)."""
     return [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
             for e in errors]

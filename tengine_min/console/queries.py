@@ -98,7 +98,7 @@ def add_links(conn: Connection, items: list[dict[str, Any]]) -> None:
     if execution_ids:
         known_executions = set(conn.execute(select(executions.c.id).where(
             executions.c.id.in_(execution_ids))).scalars())
-    for item, (vertex_id, execution_id) in zip(items, wanted):
+    for item, (vertex_id, execution_id) in zip(items, wanted, strict=True):
         item["job_id"] = vertex_id if vertex_id in known_vertices else None
         item["execution_id"] = execution_id if execution_id in known_executions else None
 

@@ -96,7 +96,7 @@ def error_page(request: Request, console: Console, status_code: int, message: st
 def back(target: str | None, fallback: str, message: str) -> RedirectResponse:
     """303 to a local page (never elsewhere) with the message shown there."""
     local = target and target.startswith("/") and not target.startswith(("//", "/\\"))
-    path = _without_msg(target if local else fallback)
+    path = _without_msg(target if target and local else fallback)
     sep = "&" if "?" in path else "?"
     return RedirectResponse(f"{path}{sep}{urlencode({'msg': message})}", status_code=303)
 

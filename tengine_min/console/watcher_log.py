@@ -61,9 +61,9 @@ def watcher_log(settings: Settings, resources_file: Path | None, server_name: st
         except OSError as exc:
             view.note = f"cannot read {path}: {exc.strerror}"
         return view
-    path = f"{server.watcher_state_dir or REMOTE_DEFAULT_STATE_DIR}/log/watcher.log"
+    remote_path = f"{server.watcher_state_dir or REMOTE_DEFAULT_STATE_DIR}/log/watcher.log"
     host = server.address or server.name
-    view = WatcherLog(server.name, path, _grep(path, vertex_id),
+    view = WatcherLog(server.name, remote_path, _grep(remote_path, vertex_id),
                       note=f"the log is on {host}; run the command there")
     if server.transport == "ssh" and credential_name:
         _read_over_ssh(view, server, resources, credential_name, vertex_id)

@@ -254,7 +254,7 @@ class Driver:
             attempt += 1
             try:
                 self.report(event)
-            except Exception as exc:  # noqa: BLE001 - store unreachable: try again shortly
+            except Exception as exc:  # store unreachable: try again shortly
                 # Reporting twice is harmless: the kernel ignores a second event with the key.
                 error = f"{type(exc).__name__}: {exc}"
                 if not store_unreachable(exc):  # a bug: trying again would fail the same way
@@ -292,7 +292,7 @@ class Driver:
             if isinstance(command, StartJob):
                 return self._start(command)
             return self._kill(command)
-        except Exception as exc:  # noqa: BLE001 - a bug must end the command, not hang the job
+        except Exception as exc:  # a bug must end the command, not hang the job
             reason = internal_error_reason(exc, what, command.server_name or "its server")
             self.log.exception("%s failed %s", what, kv(
                 job_id=command.vertex_id, name_path=command.name_path,

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Row
 
 from ..events import names as ev
 from ..events.envelope import Event
@@ -76,7 +76,7 @@ class Kernel:
     def _dispatch(self, command: Command) -> None:
         try:
             self.dispatch(command)
-        except Exception as exc:  # the state is committed: recover() deals with the open task
+        except Exception as exc:  # noqa: BLE001 - state committed: recover() handles the open task
             self.log.error("dispatch failed %s", kv(command=type(command).__name__,
                                                     job_id=command.vertex_id,
                                                     task_id=command.task_id,
@@ -111,7 +111,7 @@ class Kernel:
             for task in repo.open_driver_tasks(conn):
                 self._recover_task(conn, task, now)
 
-    def _recover_task(self, conn: Connection, task, now: datetime) -> None:
+    def _recover_task(self, conn: Connection, task: Row, now: datetime) -> None:
         job = repo.get_vertex(conn, task.vertex_id)
         waiting = ph.STARTING if task.kind == "start" else ph.DYING
         if job is None or job.phase not in (waiting, ph.DYING):
@@ -126,7 +126,7 @@ class Kernel:
                                  task_id=task.id, now=now)
         _mark_stuck(conn, ("vertex", job.id), reason, self.log)
         original = ev.START_JOB if task.kind == "start" else ev.STOP_JOB
-        execution = repo.get_execution(conn, job.execution_id)
+        execution = repo.require_execution(conn, job.execution_id)
         parent = repo.get_vertex(conn, job.parent_id) if job.parent_id else None
         repo.enqueue(conn, Event(
             event_type_name=ev.failed_event_name(original),

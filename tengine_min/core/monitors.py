@@ -115,7 +115,7 @@ def heartbeat_marker(job: Row) -> tuple:
 
 def job_event_properties(conn: Connection, job: Row) -> dict[str, Any]:
     """Tengine's common properties of a job event, plus the run (`attempt`) it is about."""
-    execution = repo.get_execution(conn, job.execution_id)
+    execution = repo.require_execution(conn, job.execution_id)
     parent = repo.get_vertex(conn, job.parent_id) if job.parent_id else None
     return {"execution_id": execution.id,
             "root_jobnet_id": execution.root_jobnet_id,
@@ -137,7 +137,7 @@ def expired_event(conn: Connection, job: Row, *, message: str, now: datetime,
                            .where(events.c.key == key).limit(1)).first()
         if row is not None:
             source, sender = row.source_name, row.sender_name
-    execution = repo.get_execution(conn, job.execution_id)
+    execution = repo.require_execution(conn, job.execution_id)
     core = f"{identity.host}/{identity.pid}"
     props = job_event_properties(conn, job)
     # Its own identity: the key is the series', and a job may get a later verdict too.
@@ -305,7 +305,7 @@ def tcp_probe(timeout: float) -> Probe:
                 missing = _ssh_banner_missing(sock, deadline)
         except OSError as exc:
             missing = exc.strerror or type(exc).__name__
-            if isinstance(exc, TimeoutError) or isinstance(exc, socket.timeout):
+            if isinstance(exc, (TimeoutError, socket.timeout)):
                 missing = f"no answer within {timeout:g} s"
         return f"{server.address}:{server.port}: {missing}" if missing else None
 
@@ -396,7 +396,7 @@ class HostMonitor:
                                 thread_name_prefix="host-probe") as pool:
             answers = list(pool.map(self._probe, servers))
         fired: list[Event] = []
-        for server, error in zip(servers, answers):
+        for server, error in zip(servers, answers, strict=True):
             try:
                 fired.extend(self._answered(server, error))
             except Exception as exc:  # noqa: BLE001 - the store failed: the other servers still

@@ -201,6 +201,12 @@ class CoreService:
     def request_stop(self) -> None:
         self._stop.set()
 
+    def _store(self) -> Engine:
+        """The store's engine, which run() opens first."""
+        if self.engine is None:
+            raise RuntimeError("the core is not running: run() opens the store")
+        return self.engine
+
     def run(self) -> None:
         settings = self.settings
         self.log.info("core starting %s", kv(
@@ -331,7 +337,7 @@ class CoreService:
 
     def _report(self, event: Event) -> None:
         """A driver outcome: into the outbox (durable), published by the relay."""
-        with write_transaction(self.engine) as conn:
+        with write_transaction(self._store()) as conn:
             repo.enqueue(conn, event)
         task_id = event.properties.get("driver_task_id")
         if isinstance(task_id, int):
@@ -372,7 +378,7 @@ class CoreService:
         them now closes the tasks; their later redelivery changes nothing (same key). Commands
         that follow from them (a kill for a job stopped while starting) run inline."""
         pending: list[Event] = []
-        with self.engine.connect() as conn:
+        with self._store().connect() as conn:
             open_ids = [task.id for task in repo.open_driver_tasks(conn)]
         with self._outcomes_lock:
             pending = [self._outcomes[i] for i in open_ids if i in self._outcomes]
@@ -386,7 +392,7 @@ class CoreService:
 
     def _run_inline(self, command: Command) -> Event:
         event = self.driver.execute(command)
-        with write_transaction(self.engine) as conn:
+        with write_transaction(self._store()) as conn:
             repo.enqueue(conn, event)
         return event
 

@@ -110,12 +110,13 @@ class Event:
                 raise MalformedEvent(f"{name} must be a string, got {value!r}")
         self.occurred_at = normalize_time(self.occurred_at)
         self.level = normalize_level(self.level)
-        if self.properties is None:
+        properties: object = self.properties  # JSON may hold anything here
+        if properties is None:
             self.properties = {}
-        elif not isinstance(self.properties, dict):
+        elif not isinstance(properties, dict):
             raise MalformedEvent(
-                f"properties must be a JSON object, got {type(self.properties).__name__}: "
-                f"{_short(self.properties)}"
+                f"properties must be a JSON object, got {type(properties).__name__}: "
+                f"{_short(properties)}"
             )
 
     def to_json(self) -> bytes:

@@ -157,8 +157,8 @@ class Checker:
         for every node of every definition."""
         parent = self.parent_of[node]
         kind = node.kind
-        if parent is None or kind not in _CHILD_KINDS.get(parent.kind, ()) or node.to and (
-                kind == FINALLY):
+        if parent is None or kind not in _CHILD_KINDS.get(parent.kind, ()) or (node.to and (
+                kind == FINALLY)):
             self.check_placement(node, parent)
         name = node.name
         if not (isinstance(name, str) and name.strip() and "/" not in name):
@@ -211,7 +211,7 @@ class Checker:
                 f"a jobnet")
 
     def check_name(self, node: Node) -> None:
-        name = node.name
+        name: object = node.name  # what the file gave, whatever the model's type says
         if isinstance(name, str) and name.strip() and "/" not in name:
             return
         if not isinstance(name, str):
@@ -246,7 +246,7 @@ class Checker:
                             node.where, jobnet)
 
     def check_script(self, node: Node) -> None:
-        script = node.script
+        script: object = node.script  # what the file gave, whatever the model's type says
         if isinstance(script, str) and script.strip():
             return
         if script is None or isinstance(script, str):

@@ -9,6 +9,7 @@ no explicit Fork/Join vertices: a vertex with several incoming edges is the join
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 from .nodes import Node
@@ -34,7 +35,7 @@ def plan_edges(jobnet: Node) -> EdgePlan:
         plan = EdgePlan("sequence")
         if names:
             plan.start = [names[0]]
-            plan.edges = list(zip(names, names[1:]))
+            plan.edges = list(itertools.pairwise(names))
             plan.end = [names[-1]]
         return plan
     plan = EdgePlan("boot", start=list(jobnet.boot_job_names or []))

@@ -94,10 +94,8 @@ def _vertex(node: Node, content: Node, vertex_id: str, parent: Vertex | None) ->
         name_path = f"{parent.name_path}/{name}"
         # Inside an expansion the template ancestry restarts at the referenced root template.
         template_ancestors = [] if expansion else _template_lineage(parent)
-    if expansion and node.description is not None:
-        description = node.description
-    else:
-        description = content.label
+    description = (node.description if expansion and node.description is not None
+                   else content.label)
 
     vertex = Vertex(id=vertex_id, kind=kind, name=name, name_path=name_path,
                     template_id=content.id, template_ancestor_ids=template_ancestors,

@@ -60,7 +60,7 @@ def arrow_chain(loop: list[Any]) -> str:
     shown = [str(v) for v in loop]
     if len(shown) > _LONGEST_SHOWN_LOOP:
         hidden = len(shown) - 25
-        shown = shown[:20] + [f"... ({hidden} more) ..."] + shown[-5:]
+        shown = [*shown[:20], f"... ({hidden} more) ...", *shown[-5:]]
     return " -> ".join(shown)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,7 +148,7 @@ class Node:
             node = node.parent
         return "/" + "/".join(reversed(parts))
 
-    def walk(self):
+    def walk(self) -> Iterator[Node]:
         """This node and every descendant, depth first, in declaration order."""
         stack = [self]
         while stack:

@@ -64,7 +64,7 @@ EDGE_CLOSED = "closed"
 EDGE_PHASES = {EDGE_ACTIVE: 0, EDGE_TRANSMITTED: 20, EDGE_CLOSING: 40, EDGE_CLOSED: 50}
 EDGE_FINAL = frozenset({EDGE_TRANSMITTED, EDGE_CLOSED})
 
-_REFINED = {
+_REFINED: dict[tuple[str, str | None], tuple[str, str]] = {
     # (phase, stop_reason): (ja, en). Tengine's human_phase_key: dying + user_stop keeps the
     # plain label; a stopped job whose process still exited 0 shows plain success.
     (ERROR, USER_STOP): ("エラー終了(強制停止済)", "error (force stopped)"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from .nodes import Where
+
 ERROR = "error"
 WARNING = "warning"
 
@@ -53,7 +55,8 @@ class Problem:
         return f"{where}: {self.severity} {self.code}: {self.message}"
 
 
-def problem(code: str, message: str, where=None, jobnet: str | None = None) -> Problem:
+def problem(code: str, message: str, where: Where | None = None,
+            jobnet: str | None = None) -> Problem:
     """Make a Problem with the code's severity; `where` is a nodes.Where (or None)."""
     severity = CODES[code][0]
     return Problem(code, severity, getattr(where, "file", None),

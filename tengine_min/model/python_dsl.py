@@ -41,7 +41,7 @@ from .nodes import (
     Where,
     set_options,
 )
-from .problems import problem
+from .problems import Problem, problem
 
 __all__ = [
     "auto_sequence", "boot_jobs", "collect", "expansion", "finally_", "hadoop_job",
@@ -311,7 +311,9 @@ def boot_jobs(*names: str | list[str]) -> None:
         return
     flat: list[str] = []
     for item in names:
-        for name in (item if isinstance(item, (list, tuple)) else [item]):
+        # What a definition file passes, whatever the signature says.
+        given: list[object] = list(item) if isinstance(item, (list, tuple)) else [item]
+        for name in given:
             if isinstance(name, str):
                 flat.append(name)
             else:
@@ -378,7 +380,7 @@ def read_python(path: str, text: str) -> Definitions:
         return defs
 
 
-def _exception_problem(collector: _Collector, error: BaseException):
+def _exception_problem(collector: _Collector, error: BaseException) -> Problem:
     line = 0
     tb = error.__traceback__
     while tb is not None:  # the deepest frame of the definition file

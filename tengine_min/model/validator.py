@@ -105,11 +105,12 @@ def runnable_roots(defs: Definitions, problems: Iterable[Problem]) -> set[str]:
     # Who expands whom, reversed: a root is tainted by any root it expands.
     expanded_by: dict[str, set[str]] = {}
     for root in defs.roots:
-        if not isinstance(root.name, str):
+        root_name: object = root.name  # a bad name is reported by check_name
+        if not isinstance(root_name, str):
             continue
         for node in _descendants(root):
             if node.kind == EXPANSION and isinstance(node.name, str):
-                expanded_by.setdefault(node.name, set()).add(root.name)
+                expanded_by.setdefault(node.name, set()).add(root_name)
     queue = deque(tainted)
     while queue:
         for expander in expanded_by.get(queue.popleft(), ()):

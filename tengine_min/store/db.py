@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
@@ -106,7 +107,7 @@ def _tune_sqlite(engine: Engine) -> None:
         raise StoreConfigError(f"{SYNCHRONOUS_ENV}={synchronous!r}: use NORMAL or FULL")
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event decide when and how a transaction starts (the pysqlite
         # driver would otherwise start one lazily, always deferred).
         dbapi_connection.isolation_level = None

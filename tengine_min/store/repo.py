@@ -10,10 +10,20 @@ import dataclasses
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Row,
+    Update,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 
 from ..events.envelope import Event
 from ..logfmt import kv
@@ -80,8 +90,13 @@ class StoreError(ValueError):
     where. Raised before anything is written by the function that raises it."""
 
 
+class MissingRow(LookupError):
+    """A row that must be there is not: the execution of a stored vertex, a vertex just
+    written. The store was changed underneath (or is damaged); says which row."""
+
+
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def parse_time(value: str) -> datetime:
@@ -106,7 +121,7 @@ def save_templates(conn: Connection, defs: Definitions,
             if node is None:
                 raise StoreError(f"no root jobnet named {item!r} in the definitions")
             chosen.append(node)
-    rows = []
+    rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     for node in chosen:
         if not node.is_root:
@@ -251,6 +266,14 @@ def get_execution(conn: Connection, execution_id: str) -> Row | None:
     return conn.execute(_GET_EXECUTION, {"_id": execution_id}).first()
 
 
+def require_execution(conn: Connection, execution_id: str) -> Row:
+    """The execution `execution_id`, known to exist (a stored vertex's); else MissingRow."""
+    row = get_execution(conn, execution_id)
+    if row is None:
+        raise MissingRow(f"no execution {execution_id!r} in the store")
+    return row
+
+
 def execution_of_root(conn: Connection, root_jobnet_id: str) -> Row | None:
     return conn.execute(select(executions).where(
         executions.c.root_jobnet_id == root_jobnet_id)).first()
@@ -277,6 +300,15 @@ def update_execution(conn: Connection, execution_id: str, **fields: Any) -> None
 
 def get_vertex(conn: Connection, vertex_id: str) -> Row | None:
     return conn.execute(_GET_VERTEX, {"_id": vertex_id}).first()
+
+
+def require_vertex(conn: Connection, vertex_id: str) -> Row:
+    """The vertex `vertex_id`, known to exist (read again after a write, a stored parent);
+    else MissingRow."""
+    row = get_vertex(conn, vertex_id)
+    if row is None:
+        raise MissingRow(f"no vertex {vertex_id!r} in the store")
+    return row
 
 
 def children(conn: Connection, parent_id: str) -> list[Row]:
@@ -473,7 +505,7 @@ def enqueue(conn: Connection, event: Event, *, now: datetime | None = None) -> i
     """Append an event to the outbox; the relay publishes it after the commit."""
     result = conn.execute(_INSERT_OUTBOX, {"event": event_to_dict(event),
                                           "created_at": now or utcnow()})
-    return result.inserted_primary_key[0]
+    return _inserted_id(result)
 
 
 def pending_outbox(conn: Connection, limit: int = 100) -> list[tuple[int, Event]]:
@@ -530,7 +562,7 @@ def add_driver_task(conn: Connection, kind: str, vertex_id: str, *,
                     now: datetime | None = None) -> int:
     result = conn.execute(_INSERT_TASK, {"kind": kind, "vertex_id": vertex_id,
                                         "requested_at": now or utcnow()})
-    return result.inserted_primary_key[0]
+    return _inserted_id(result)
 
 
 def get_driver_task(conn: Connection, task_id: int) -> Row | None:
@@ -547,7 +579,7 @@ def finish_driver_tasks(conn: Connection, vertex_id: str, outcome: str, *,
     return result.rowcount
 
 
-def _finish_tasks_statement(by_kind: bool, by_id: bool):
+def _finish_tasks_statement(by_kind: bool, by_id: bool) -> Update:
     where = [driver_tasks.c.vertex_id == bindparam("_id"), driver_tasks.c.finished_at.is_(None)]
     if by_kind:
         where.append(driver_tasks.c.kind == bindparam("_kind"))
@@ -567,6 +599,14 @@ def open_driver_tasks_of(conn: Connection, vertex_id: str) -> list[Row]:
 def open_driver_tasks(conn: Connection) -> list[Row]:
     return list(conn.execute(select(driver_tasks).where(driver_tasks.c.finished_at.is_(None))
                              .order_by(driver_tasks.c.id)))
+
+
+def _inserted_id(result: CursorResult[Any]) -> int:
+    """The id an insert of one row gave it."""
+    key = result.inserted_primary_key
+    if key is None:  # only a statement that is not an insert has none
+        raise TypeError("not the result of an insert")
+    return int(key[0])
 
 
 def _chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:

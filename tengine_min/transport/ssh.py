@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import errno
 import io
 import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import paramiko
@@ -196,7 +197,8 @@ class SshTransport:
             else:
                 left = transport.auth_publickey(user, key)
         except paramiko.BadAuthenticationType as exc:
-            raise self._auth_failed(f"the server allows only {', '.join(exc.allowed_types)}")
+            raise self._auth_failed(
+                f"the server allows only {', '.join(exc.allowed_types)}") from None
         except paramiko.AuthenticationException:
             if not transport.is_active():
                 raise self._cannot("connection lost during authentication") from None
@@ -336,11 +338,10 @@ class _LinkWatch:
             next_probe = time.monotonic() + self.interval
 
     def _probe(self) -> None:
-        try:
+        # An error means the link is gone, which the reader sees.
+        with contextlib.suppress(paramiko.SSHException, OSError, EOFError):
             # Answered (OpenSSH says "failure" to this request: any answer proves the link).
             self.transport.global_request(KEEPALIVE_REQUEST, wait=True)
-        except (paramiko.SSHException, OSError, EOFError):
-            pass  # the link is gone; the reader sees it
 
     def _close(self, cause: str | None, *, timed_out: bool = False) -> None:
         self.cause = cause
@@ -353,6 +354,8 @@ class _LinkWatch:
 
 def known_hosts_name(server: Server) -> str:
     """How known_hosts names this server: `address`, or `[address]:port` off port 22."""
+    if not server.address:  # the resources refuse an ssh server without one
+        raise ValueError(f"server {server.name} has no address to look up in known_hosts")
     return server.address if server.port == 22 else f"[{server.address}]:{server.port}"
 
 
@@ -398,7 +401,9 @@ def load_private_key(credential: Credential) -> paramiko.PKey:
     """The credential's private key, from its file or its text, decrypted with its passphrase."""
     password = credential.passphrase.encode() if credential.passphrase else None
     if credential.private_key_file:
-        return paramiko.PKey.from_path(Path(credential.private_key_file).expanduser(), password)
+        # paramiko declares a str password but hands it on to cryptography, which takes bytes
+        return paramiko.PKey.from_path(Path(credential.private_key_file).expanduser(),
+                                       password)  # type: ignore[arg-type]
     errors = []
     for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
         try:
@@ -448,7 +453,7 @@ def describe_key_error(exc: BaseException) -> str:
     return text
 
 
-def _preferred_key_types(pinned: list[str], supported: tuple[str, ...]) -> tuple[str, ...]:
+def _preferred_key_types(pinned: list[str], supported: Sequence[str]) -> tuple[str, ...]:
     """The server's host key algorithms with those of the pinned keys first, so a server with
     several keys shows the one we know."""
     first: list[str] = []

@@ -10,11 +10,16 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from .jobdir import BadJobId, UnknownJob, resolve_state_dir
 from .procs import parse_signal
 from .publish import default_amqp_url
+
+Number = TypeVar("Number", int, float)
 
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*([KMGT]?)(i?B)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
@@ -29,8 +34,9 @@ def byte_size(text: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2).upper()]
 
 
-def non_negative(kind):
-    def convert(text: str):
+def non_negative(kind: type[Number]) -> Callable[[str], Number]:
+    """An argparse type: `kind` (int, float) of the text, refused when below zero."""
+    def convert(text: str) -> Number:
         try:
             value = kind(text)
         except ValueError:
@@ -146,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         raise
 
 
-def _run(args: argparse.Namespace, state_dir, parser: argparse.ArgumentParser) -> int:
+def _run(args: argparse.Namespace, state_dir: Path,
+         parser: argparse.ArgumentParser) -> int:
     from .run import JobIdentity, RunOptions, run
 
     if not args.script:

@@ -9,7 +9,10 @@ sender ``agent:<hostname>/<watchdog pid>/tengine_job_agent``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..events.envelope import Event
 
 HEARTBEAT = "job.heartbeat.tengine"
 FINISHED = "finished.process.job.tengine"
@@ -98,7 +101,7 @@ def finished_fields(request: dict[str, Any], started: dict[str, Any],
     }
 
 
-def to_event(fields: dict):
+def to_event(fields: dict[str, Any]) -> Event:
     """An envelope ``Event`` of the bus from the fields above."""
     from ..events.envelope import Event
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -61,7 +62,7 @@ class Heartbeat(threading.Thread):
                                              retry_interval=0.0, logger=quiet,
                                              connect_timeout=timeout)
                 publisher.publish(to_event(fields))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure: the next beat tries again
                 error = _root_cause(exc)
                 self.log.debug("heartbeat not sent %s", kv(job_id=self.job_id, key=fields["key"],
                                                            error=error))
@@ -78,10 +79,8 @@ class Heartbeat(threading.Thread):
                 self._connected = True
             self._stop_event.wait(self.interval)
         if publisher is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a dead connection: nothing to tell
                 publisher.close()
-            except Exception:
-                pass
 
     def stop(self) -> None:
         """Stop beating; wait (bounded) for a heartbeat in flight so it cannot land after the

@@ -24,7 +24,7 @@ import contextlib
 import json
 import os
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ class BadJobId(ValueError):
 
 def now_iso() -> str:
     """The current time in ISO 8601 UTC with microseconds, the envelope's format."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def resolve_state_dir(arg: str | Path | None) -> Path:
@@ -132,7 +132,7 @@ class JobDir:
     def exists(self) -> bool:
         return self.path.is_dir()
 
-    def require(self) -> "JobDir":
+    def require(self) -> JobDir:
         """Self, or UnknownJob when the host never got a run request for this id."""
         if not self.exists():
             raise UnknownJob(f"unknown job id {self.job_id!r}: no directory {self.path}")

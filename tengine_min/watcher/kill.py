@@ -89,18 +89,16 @@ def kill(state_dir: Path, job_id: str, signals: list[signal.Signals], interval: 
         _record(jobdir, entry)  # before the first signal: the watchdog reads it for `killed`
         lines = []
         outcome = "sent"
-        sent = 0
-        for sig, name in zip(signals, names):
+        for index, (sig, name) in enumerate(zip(signals, names, strict=True)):
             try:
                 os.killpg(pgid, sig)
             except ProcessLookupError:  # it ended between our look and the send
                 line = f"kill found no process {kv(job_id=job_id, signal=name, pgid=pgid)}"
                 log.info(line)
                 lines.append(line)
-                if sent == 0:
+                if index == 0:  # gone before the first signal
                     outcome = "finished"
                 break
-            sent += 1
             line = f"kill sent {kv(job_id=job_id, signal=name, pgid=pgid)}"
             log.info(line)
             lines.append(line)

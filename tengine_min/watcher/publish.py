@@ -123,7 +123,7 @@ def publish_result(jobdir: JobDir, log: logging.Logger, settings: PublishSetting
             publisher = factory(settings.amqp_url, retry_count=settings.retry_count,
                                 retry_interval=settings.retry_interval, logger=log)
             publisher.publish(to_event(fields))
-        except Exception as exc:  # PublishFailed after all retries, or no publisher at all
+        except Exception as exc:  # noqa: BLE001 - PublishFailed after all retries, or no publisher
             log.error("result not published %s", kv(
                 job_id=job_id, event=FINISHED, key=fields["key"],
                 broker=broker_label(settings.amqp_url), error=f"{type(exc).__name__}: {exc}",
@@ -131,10 +131,9 @@ def publish_result(jobdir: JobDir, log: logging.Logger, settings: PublishSetting
             return False
         finally:
             if publisher is not None:
-                try:
+                # closing a dead connection must not hide the outcome
+                with contextlib.suppress(Exception):
                     publisher.close()
-                except Exception:  # closing a dead connection must not hide the outcome
-                    pass
         try:
             jobdir.write("published.json", {"key": fields["key"], "event": FINISHED,
                                             "published_at": now_iso(), "by": by,

@@ -60,7 +60,7 @@ class JobIdentity:
 
     @classmethod
     def from_env(cls, execution_id: str | None = None, root_jobnet_id: str | None = None,
-                 server_name: str | None = None) -> "JobIdentity":
+                 server_name: str | None = None) -> JobIdentity:
         """Options win; the MM_* variables the core exported fill the rest."""
         env = os.environ
         return cls(execution_id=execution_id or env.get("MM_SCHEDULE_ID", ""),

@@ -13,11 +13,13 @@ and tail are still kept for the event, and the bytes not written count as ``spoo
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import logging
 import os
 import select
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,10 +126,8 @@ class StreamSpool:
 
 def enlarge_pipe(fd: int) -> None:
     """Ask for a bigger pipe buffer; a smaller one still works, only with more wake-ups."""
-    try:
+    with contextlib.suppress(OSError):
         fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
-    except OSError:
-        pass
 
 
 def _drain(fd: int, spool: StreamSpool) -> None:
@@ -150,7 +150,8 @@ def _drain(fd: int, spool: StreamSpool) -> None:
         budget -= len(data)
 
 
-def pump(streams: dict[int, StreamSpool], exit_fd: int | None, has_exited) -> None:
+def pump(streams: dict[int, StreamSpool], exit_fd: int | None,
+         has_exited: Callable[[], bool]) -> None:
     """Copy every pipe in ``streams`` ({fd: spool}) until the script has exited.
 
     ``exit_fd`` is a pidfd that becomes readable when the script exits (None: fall back to

@@ -15,8 +15,7 @@ from ..logfmt import kv
 from .jobdir import JobDir
 from .log import open_log
 from .procs import cmdline, group_alive, pid_alive
-from .publish import (PublisherFactory, PublishBusy, PublishSettings, bus_publisher,
-                      publish_result)
+from .publish import PublishBusy, PublisherFactory, PublishSettings, bus_publisher, publish_result
 
 
 def watchdog_alive(jobdir: JobDir, pid: int | None) -> bool:

@@ -31,8 +31,13 @@ from .heartbeat import Heartbeat
 from .jobdir import JobDir, now_iso
 from .log import open_log
 from .procs import die_with_parent_hook, signal_name, vm_hwm_kib
-from .publish import (PublisherFactory, PublishSettings, bus_publisher, create_publish_lock,
-                      publish_result)
+from .publish import (
+    PublisherFactory,
+    PublishSettings,
+    bus_publisher,
+    create_publish_lock,
+    publish_result,
+)
 from .spool import StreamSpool, enlarge_pipe, pump
 
 REAP_TIMEOUT = 10.0  # longest wait for a killed script to be gone (a D-state process lingers)
@@ -278,13 +283,12 @@ def _abandon_start(jobdir: JobDir, log: logging.Logger, proc: subprocess.Popen[b
         proc.wait(REAP_TIMEOUT)  # so that it is gone when run reports it
     reason = (f"start not recorded: the job state could not be written on the host ({error}); "
               f"the script (pid {proc.pid}) had started and {fate}")
-    try:  # best effort (the disk is most likely still full): tells a duplicate run and status
+    # Best effort (the disk is most likely still full): tells a duplicate run and status.
+    with contextlib.suppress(OSError):
         jobdir.write("spawn_error.json", {
             "reason": reason, "errno": errno.errorcode.get(error.errno or 0),
             "command": command, "at": now_iso(), "watchdog_pid": os.getpid(),
             "pid": proc.pid, "start_not_recorded": True})
-    except OSError:
-        pass
 
 
 def _kill_requested_before(jobdir: JobDir, moment: str) -> str | None:
@@ -309,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     log.debug("watchdog starting %s", kv(job_id=jobdir.job_id, watchdog_pid=os.getpid()))
     try:
         code = watch(jobdir, log)
-    except BaseException as exc:
+    except BaseException as exc:  # noqa: BLE001 - whatever ends the watch is logged as a crash
         log.error("watchdog crashed %s", kv(job_id=jobdir.job_id, error=f"{type(exc).__name__}: "
                                             f"{exc}", details=jobdir.watchdog_err_path))
         traceback.print_exc()  # into watchdog.err

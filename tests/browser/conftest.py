@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from support.integration import SKIP_VARIABLE, require_integration_environment
 
 HERE = Path(__file__).resolve().parent

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
+
+from harness.waiting import wait_for
 from support.console_process import ConsoleProcess
 from support.integration import purge_event_queue
 from support.runtime import POLL, Runtime
-
-from harness.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -22,6 +22,8 @@ from pathlib import Path
 import pika
 import psutil
 import pytest
+
+from harness.processes import processes_mentioning
 from support.integration import (
     new_broker_dir,
     purge_event_queue,
@@ -29,8 +31,6 @@ from support.integration import (
     require_integration_environment,
 )
 from support.logs import Recorded, recording
-
-from harness.processes import processes_mentioning
 from tengine_min.broker import Broker
 
 HERE = Path(__file__).resolve().parent

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 
 import pika
 import pytest
-from support.tcp import dead_amqp_url
 
 from harness.waiting import wait_for
+from support.tcp import dead_amqp_url
 from tengine_min.broker import Broker
 from tengine_min.bus import topology
 from tengine_min.bus.consumer import Consumer

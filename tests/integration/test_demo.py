@@ -3,13 +3,13 @@
 import os
 import shutil
 import subprocess
-import tempfile
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
-from support.runtime import cli_label
 
+from support.runtime import cli_label
 from tengine_min.model import phases as ph
 
 pytestmark = pytest.mark.integration

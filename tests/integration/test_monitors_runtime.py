@@ -11,9 +11,9 @@ import signal
 from pathlib import Path
 
 import pytest
-from support.runtime import POLL, Runtime
 
 from harness.waiting import wait_for
+from support.runtime import POLL, Runtime
 from tengine_min import failpoints
 from tengine_min.events import names as ev
 from tengine_min.model import phases as ph

@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.runtime import POLL, Runtime, cli_label
 
 from harness.waiting import wait_for
+from support.runtime import POLL, Runtime, cli_label
 from tengine_min.config import load_settings
 from tengine_min.core.driver import build_kill_command, build_run_command
 from tengine_min.core.handlers.commands import KillJob, StartJob

@@ -5,8 +5,8 @@ where nothing listens (these paths must not need one)."""
 from __future__ import annotations
 
 import pytest
-from support.runtime import Runtime, cli_label
 
+from support.runtime import Runtime, cli_label
 from tengine_min.model import phases as ph
 
 DEAD_URL = "amqp://guest:guest@127.0.0.1:1/%2F"

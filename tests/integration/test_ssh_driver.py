@@ -15,11 +15,11 @@ from __future__ import annotations
 import re
 
 import pytest
+
+from harness.waiting import wait_for
 from support.integration import require_integration_environment
 from support.runtime import POLL
 from support.ssh_runtime import SshWorld, make_key
-
-from harness.waiting import wait_for
 from tengine_min.events import names as ev
 from tengine_min.model import phases as ph
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, select, text
-from support.core_sim import HOLD, Sim, run_to_end
-from support.templates import definitions, finally_, job, jobnet
 
 from harness.waiting import wait_for
+from support.core_sim import HOLD, Sim, run_to_end
+from support.templates import definitions, finally_, job, jobnet
 from tengine_min.events.envelope import Event
 from tengine_min.ports import free_port
 from tengine_min.store import repo, schema

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pika.exceptions
 import pytest
-from support.watcher import log_lines, pid_of, read_json, result_of, run_job, wait_log, watcher
 
 from harness.waiting import wait_for
+from support.watcher import log_lines, pid_of, read_json, result_of, run_job, wait_log, watcher
 from tengine_min.broker import Broker
 from tengine_min.bus import topology
 from tengine_min.events.envelope import Event

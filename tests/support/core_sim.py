@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -28,7 +28,7 @@ HOLD = "hold"  # a job outcome: the script keeps running until killed
 
 class Clock:
     def __init__(self) -> None:
-        self.now = datetime(2024, 5, 1, 10, 0, 0, tzinfo=timezone.utc)
+        self.now = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now

@@ -9,6 +9,7 @@ mocks); the fixtures that start our toxiproxy server are in tests/conftest.py.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -58,10 +59,8 @@ class TcpServer:
     def close(self) -> None:
         self.listener.close()
         for client in self._clients:
-            try:
+            with contextlib.suppress(OSError):
                 client.close()
-            except OSError:
-                pass
 
 
 def echo_server() -> TcpServer:

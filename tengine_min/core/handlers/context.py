@@ -45,6 +45,14 @@ class Context:
             self._executions[execution_id] = row
         return self._executions[execution_id]
 
+    def execution_of(self, vertex: Row) -> Row:
+        """The execution a stored vertex belongs to: always there (a foreign key)."""
+        execution = self.execution(vertex.execution_id)
+        if execution is None:
+            raise repo.MissingRow(f"no execution {vertex.execution_id!r} in the store, "
+                                  f"though vertex {vertex.id!r} belongs to it")
+        return execution
+
     def forget_execution(self, execution_id: str) -> None:
         self._executions.pop(execution_id, None)
 

@@ -40,12 +40,12 @@ def on_start_job(ctx: Context) -> None:
     attempt = job.attempt + 1
     set_phase(ctx, job, ph.STARTING, started_at=ctx.now, attempt=attempt)
     ack_parent(ctx, job)
-    _request_start(ctx, repo.get_vertex(ctx.conn, job.id))
+    _request_start(ctx, repo.require_vertex(ctx.conn, job.id))
 
 
 def _request_start(ctx: Context, job: Row) -> None:
     task_id = repo.add_driver_task(ctx.conn, "start", job.id, now=ctx.now)
-    execution = ctx.execution(job.execution_id)
+    execution = ctx.execution_of(job)
     props = _driver_properties(ctx, job, task_id)
     ctx.outcome.commands.append(StartJob(
         task_id=task_id, vertex_id=job.id, watcher_job_id=watcher_job_id(job.id, job.attempt),
@@ -60,7 +60,7 @@ def _request_start(ctx: Context, job: Row) -> None:
 
 def _request_kill(ctx: Context, job: Row) -> None:
     task_id = repo.add_driver_task(ctx.conn, "kill", job.id, now=ctx.now)
-    execution = ctx.execution(job.execution_id)
+    execution = ctx.execution_of(job)
     ctx.outcome.commands.append(KillJob(
         task_id=task_id, vertex_id=job.id, watcher_job_id=watcher_job_id(job.id, job.attempt),
         attempt=job.attempt, execution_id=job.execution_id,
@@ -74,7 +74,7 @@ def _request_kill(ctx: Context, job: Row) -> None:
 
 
 def _driver_properties(ctx: Context, job: Row, task_id: int) -> dict[str, Any]:
-    props = ctx.common_properties(ctx.execution(job.execution_id), job)
+    props = ctx.common_properties(ctx.execution_of(job), job)
     props.update(driver_task_id=task_id, attempt=job.attempt)
     return props
 
@@ -102,7 +102,7 @@ def on_started_process(ctx: Context) -> None:
     elif job.phase == ph.DYING and job.pid is None:
         # A stop came while the job was starting: kill it now that its PID is known.
         repo.update_vertex(ctx.conn, job.id, pid=pid)
-        _request_kill(ctx, repo.get_vertex(ctx.conn, job.id))
+        _request_kill(ctx, repo.require_vertex(ctx.conn, job.id))
     elif job.pid is None:
         # e.g. stuck after a core restart: keep the PID so a person can find the process.
         repo.update_vertex(ctx.conn, job.id, pid=pid)
@@ -164,7 +164,7 @@ def on_stop_job(ctx: Context) -> None:
         ctx.note("stop while starting: kill when the PID is known", job_id=job.id)
     elif job.phase == ph.RUNNING:
         set_phase(ctx, job, ph.DYING, stop_reason=reason)
-        _request_kill(ctx, repo.get_vertex(ctx.conn, job.id))
+        _request_kill(ctx, repo.require_vertex(ctx.conn, job.id))
     elif job.phase == ph.DYING and job.pid is not None and not _open_task(ctx, job, "kill"):
         # A stop again after a failed one: send the kill again (the watcher ignores repeats).
         _request_kill(ctx, job)
@@ -180,7 +180,7 @@ def _open_task(ctx: Context, job: Row, kind: str) -> bool:
 def fail_job(ctx: Context, job: Row, *, reason: str, **fields: Any) -> None:
     fields.setdefault("finished_at", ctx.now)
     set_phase(ctx, job, ph.ERROR, reason=reason, **fields)
-    job = repo.get_vertex(ctx.conn, job.id)
+    job = repo.require_vertex(ctx.conn, job.id)
     ctx.fire(ev.ERROR_JOB, vertex=job, level="error", message=reason,
              exit_status=job.exit_status, stop_reason=job.stop_reason)
 

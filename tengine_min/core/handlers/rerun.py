@@ -30,7 +30,7 @@ def on_restart(ctx: Context) -> None:
     if target is None:
         ctx.note("unknown rerun target: ignored", target=raw)
         return
-    execution = ctx.execution(target.execution_id)
+    execution = ctx.execution_of(target)
     # The root has no jobnet to keep: rerunning it is always a full run.
     spot = bool(ctx.props.get("spot")) and target.parent_id is not None
     ancestors = _ancestors(ctx, target)
@@ -70,7 +70,7 @@ def on_restart(ctx: Context) -> None:
                 set_phase(ctx, jobnet, ph.RUNNING, finished_at=None, stop_reason=None)
         if execution.phase != ph.RUNNING:
             set_execution_phase(ctx, execution, ph.RUNNING, finished_at=None, stop_reason=None)
-    transmit(ctx, repo.get_vertex(ctx.conn, target.id))
+    transmit(ctx, repo.require_vertex(ctx.conn, target.id))
 
 
 def _ancestors(ctx: Context, vertex: Row) -> list[Row]:
@@ -78,7 +78,7 @@ def _ancestors(ctx: Context, vertex: Row) -> list[Row]:
     chain = []
     parent_id = vertex.parent_id
     while parent_id is not None:
-        parent = repo.get_vertex(ctx.conn, parent_id)
+        parent = repo.require_vertex(ctx.conn, parent_id)
         chain.append(parent)
         parent_id = parent.parent_id
     chain.reverse()

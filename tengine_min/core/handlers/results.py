@@ -80,7 +80,7 @@ def _late_result(ctx: Context, job: Row, exit_status: int | None, signal_name: s
             "source_name": ctx.event.source_name, "event_key": key,
             "phase_when_received": job.phase, "result": result}
     repo.update_vertex(ctx.conn, job.id, late_result=late)
-    outcome = "exit status %s" % exit_status if signal_name is None else f"signal {signal_name}"
+    outcome = f"exit status {exit_status}" if signal_name is None else f"signal {signal_name}"
     how = ("was found on its host by reconciliation" if source == RECONCILIATION
            else "arrived")
     message = (f"a result {how} after the job was already {job.phase}: {outcome}; "
@@ -120,7 +120,7 @@ def on_reconciled(ctx: Context) -> None:
         ctx.note("reconciliation: the job still waits for its result; left to the finished "
                  "event", job_id=job.id, phase=job.phase)
         return
-    result = {name: ctx.props[name] for name in (
+    result: dict[str, Any] = {name: ctx.props[name] for name in (
         "stdout_log", "stderr_log", "stdout_bytes", "stderr_bytes", "killed", "started_at",
         "finished_at", "published") if name in ctx.props}
     _late_result(ctx, job, int_or_none(ctx.props.get("exit_status")),

@@ -33,7 +33,7 @@ from .expressions import (
     ReadError,
     describe,
 )
-from .lexer import VALUE_ENDING_KEYWORDS, VALUE_KEYWORDS, LexError, Lexer, Token
+from .lexer import VALUE_ENDING_KEYWORDS, VALUE_KEYWORDS, Lexer, LexError, Token
 from .values import RubyHash, Sym, Unreadable, plain, show
 
 __all__ = ["read_ruby"]
