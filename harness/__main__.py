@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 def describe(cluster: Cluster) -> str:
     """How to reach every part of a running cluster."""
     assert cluster.broker is not None and cluster.console is not None
+    assert cluster.core is not None and cluster.links is not None
     state = cluster.state_dir
     lines = [
         "tengine harness cluster is up "

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -212,6 +212,7 @@ class Cluster:
         self.recorder = BusRecorder(self.broker.url, self.history,
                                     float(self.settings["heartbeat_interval"]))
         self.recorder.start()
+        assert self.console is not None  # start_console() set it
         self.poller = PhasePoller(self.console, self.history)
         self.poller.start()
 
@@ -278,7 +279,7 @@ class Cluster:
             raise ClusterError(f"the core did not get ready in {START_TIMEOUT:g} s:\n"
                                f"{core.log_tail()}") from None
         if not core.alive():
-            raise ClusterError(f"the core exited with {core.popen.returncode}:\n"
+            raise ClusterError(f"the core exited with {core.returncode}:\n"
                                f"{core.log_tail()}")
         self.history.add(ClusterStep(step="core ready", pid=core.pid, source="core"))
         return core
@@ -302,7 +303,7 @@ class Cluster:
             raise ClusterError(f"the console did not answer in {START_TIMEOUT:g} s:\n"
                                f"{console.log_tail()}") from None
         if not console.alive():
-            raise ClusterError(f"the console exited with {console.popen.returncode}:\n"
+            raise ClusterError(f"the console exited with {console.returncode}:\n"
                                f"{console.log_tail()}")
         self.console = client
         self.history.add(ClusterStep(step="console ready", pid=console.pid,
@@ -314,7 +315,7 @@ class Cluster:
         started = time.monotonic()
         errors: list[str] = []
 
-        def attempt(what: str, step) -> None:
+        def attempt(what: str, step: Callable[[], object]) -> None:
             try:
                 step()
             except Exception as exc:  # noqa: BLE001 - teardown reports every failure at the end
@@ -438,7 +439,7 @@ class Cluster:
 
     # -- evidence at the end of a scenario --
 
-    def gather_evidence(self, screenshot=None) -> Evidence:
+    def gather_evidence(self, screenshot: Callable[[str], bytes] | None = None) -> Evidence:
         """Job states, event rows, watcher log lines (also into the history) and a screenshot
         of the last run's monitor. `screenshot(url) -> bytes` takes it (see report)."""
         evidence = Evidence()

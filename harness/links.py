@@ -25,6 +25,7 @@ points it at this ``Links``'s server: use one ``Links`` per thread.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
@@ -162,7 +163,7 @@ class Links:
         self.server = server
         self.links: dict[str, Link] = {}
 
-    def start(self) -> Links:
+    def start(self) -> Self:
         if self.server is None:
             self.server = find_or_start_server(self.host)
         return self
@@ -173,10 +174,9 @@ class Links:
             return
         if self.server.process is None:
             for link in list(self.links.values()):
-                try:
+                # already gone, or the server is: nothing left to clean
+                with contextlib.suppress(LinkError):
                     link.destroy()
-                except LinkError:
-                    pass  # already gone, or the server is: nothing left to clean
         self.server.stop()
         self.server = None
         self.links.clear()

@@ -34,7 +34,7 @@ def pinned_testinfra_host(hostspec: str, *, known_hosts: Path, key_file: Path,
 
     class PinnedParamikoBackend(ParamikoBackend):
         @functools.cached_property
-        def client(self) -> paramiko.SSHClient:  # type: ignore[override]
+        def client(self) -> paramiko.SSHClient:
             client = paramiko.SSHClient()
             client.load_host_keys(str(known_hosts))
             client.set_missing_host_key_policy(paramiko.RejectPolicy())

@@ -25,12 +25,13 @@ import base64
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
+from pluggy import Result
 
 from harness.hosts.base import HostError
 from harness.hosts.lock import HostsLock
@@ -212,13 +213,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None],
+                               ) -> Generator[None, Result[pytest.TestReport], None]:
     outcome = yield
     report = outcome.get_result()
     record = item.stash.get(RECORD, None)
     if record is None:
         return
-    report.scenario_id = record.scenario_id
+    # Attributes of our own on the report, the way pytest-html expects them (`extras` too).
+    report.scenario_id = record.scenario_id  # type: ignore[attr-defined]
     record.duration += report.duration
     reason = _reason(report, call)
     if report.skipped:
@@ -232,10 +235,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     elif report.when == "call" and record.outcome == "not run":
         record.outcome = "passed"
     if report.when == "teardown":
-        report.extras = [*getattr(report, "extras", []), *_extras(record)]
+        report.extras = [*getattr(report, "extras", []), *_extras(record)]  # type: ignore[attr-defined]
 
 
-def _reason(report: pytest.TestReport, call: pytest.CallInfo) -> str:
+def _reason(report: pytest.TestReport, call: pytest.CallInfo[None]) -> str:
     if report.skipped and isinstance(report.longrepr, tuple):
         return str(report.longrepr[2]).removeprefix("Skipped: ")
     if call.excinfo is not None and not report.passed:

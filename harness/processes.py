@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -120,8 +121,6 @@ def kill_all(processes: Iterable[psutil.Process], timeout: float = KILL_TIMEOUT)
     """SIGKILL each of `processes` and wait up to `timeout` s for them to be gone."""
     procs = list(processes)
     for proc in procs:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(procs, timeout=timeout)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -159,10 +160,8 @@ class BusRecorder:
                 connection.process_data_events(time_limit=0.2)
         finally:
             if connection.is_open:
-                try:
+                with contextlib.suppress(AMQPError, OSError):
                     connection.close()
-                except (AMQPError, OSError):
-                    pass
 
     def _on_message(self, channel: Any, method: Any, properties: Any, body: bytes) -> None:
         try:

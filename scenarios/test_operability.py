@@ -24,8 +24,6 @@ from benchmarks import generate
 from harness.cluster import REPO, ClusterError
 from harness.waiting import wait_for
 
-
-
 # --- D1: unexecutable definitions are rejected ----------------------------------------------------
 
 

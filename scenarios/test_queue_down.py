@@ -5,7 +5,6 @@ in docs/decisions.md (S06).
 
 import pytest
 
-
 # --- S05: the queue down during a long job, back within the retries -------------------------------
 
 

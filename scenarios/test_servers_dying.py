@@ -9,7 +9,6 @@ import socket
 import paramiko
 import pytest
 
-
 # --- S07: the job host goes down during a long job ------------------------------------------------
 
 

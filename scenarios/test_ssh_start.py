@@ -10,7 +10,6 @@ import pytest
 from harness.faults import LINK_CUTS
 from harness.logs import ssh_attempt
 
-
 # --- S01: cut after connecting, before the watcher starts -----------------------------------------
 
 

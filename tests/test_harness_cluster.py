@@ -13,8 +13,8 @@ import pytest
 from harness.cluster import Cluster
 from harness.history import Fault, Operation
 from harness.logs import WatcherLog
-from harness.waiting import wait_for
 from harness.plugin import _require_environment
+from harness.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -173,5 +173,5 @@ def test_the_watcher_log_reader_refuses_a_server_whose_host_key_is_not_pinned(cl
     other = tmp_path / "known_hosts"
     other.write_text(f"{s1.host.address} ssh-ed25519 "
                      "AAAAC3NzaC1lZDI1NTE5AAAAIHcQk6sJ1rI0kN2Jk0JmXb0dyVgO8Zb7m3k6m2m1y5bA\n")
-    with pytest.raises(AssertionError, match="cannot read the watcher log of s1: .*ssh failed"):
+    with pytest.raises(AssertionError, match=r"cannot read the watcher log of s1: .*ssh failed"):
         WatcherLog(s1.host, other).read()

@@ -11,10 +11,27 @@ from typing import Any
 import pytest
 
 from harness.coverage import BEFORE_THE_RUN, Hit, hits_of, matrix, point_label
-from harness.faults import BadTarget, BrokerKill, BrokerStop, HostDown, HostPartition
-from harness.faults import LinkBlackhole, LinkCut, LinkLatency, ProcessKill, ProcessPause
-from harness.history import ENTRY_TYPES, Entry, FailpointStep, Fault, History, Operation
-from harness.history import PhaseChange
+from harness.faults import (
+    BadTarget,
+    BrokerKill,
+    BrokerStop,
+    HostDown,
+    HostPartition,
+    LinkBlackhole,
+    LinkCut,
+    LinkLatency,
+    ProcessKill,
+    ProcessPause,
+)
+from harness.history import (
+    ENTRY_TYPES,
+    Entry,
+    FailpointStep,
+    Fault,
+    History,
+    Operation,
+    PhaseChange,
+)
 from harness.report import ScenarioRecord, coverage_html, write_json
 from tengine_min.failpoints import POINTS
 

@@ -138,7 +138,7 @@ def test_a_fault_with_an_end_records_its_start_and_its_end_under_one_id(cluster,
     [start, *_] = cluster.history.entries(Fault)
     assert (start.name, start.target, start.source) == ("ssh link cut (refused/reset)",
                                                         "ssh-s1", "s1")
-    with pytest.raises(FaultError, match="cannot end .* it is over"):
+    with pytest.raises(FaultError, match=r"cannot end .* it is over"):
         cut.end()
 
 
@@ -276,7 +276,7 @@ def test_teardown_ends_everything_left_newest_first_and_reports_what_failed(clus
         raise RuntimeError("the host is wedged")
 
     s1.host.heal = refuse
-    with pytest.raises(FaultError, match="server partitioned.*RuntimeError: the host is wedged"):
+    with pytest.raises(FaultError, match=r"server partitioned.*RuntimeError: the host is wedged"):
         faults.teardown()
     assert faults.in_effect == []
     assert cluster.broker.calls == ["stop", "start"] and s1.ssh.calls == ["cut", "enable"]

@@ -25,8 +25,14 @@ from harness.history import (
 )
 from harness.logs import LogLines, line_fact, line_job, line_time, ssh_attempt
 from harness.observers import EventList, JobView, event_summary
-from harness.report import Evidence, ScenarioRecord, scenario_html, scenario_statuses
-from harness.report import summary_html, write_json
+from harness.report import (
+    Evidence,
+    ScenarioRecord,
+    scenario_html,
+    scenario_statuses,
+    summary_html,
+    write_json,
+)
 from harness.scenarios import CATALOGUE, UnknownScenario, scenario
 from tengine_min.model.loader import load_text
 from tengine_min.model.validator import validate

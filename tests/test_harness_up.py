@@ -19,8 +19,8 @@ from harness.cluster import Cluster
 from harness.history import Fault
 from harness.hosts.lock import HostsLock
 from harness.hosts.network import leftover_links, leftover_netns
-from harness.waiting import wait_for
 from harness.plugin import _require_environment
+from harness.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -39,19 +39,18 @@ def test_a_whole_cluster_comes_up_and_goes_down_and_leaves_nothing_even_after_a_
     _require_environment()
     the_cluster = Cluster(servers=2)
     started = time.monotonic()
-    with pytest.raises(RuntimeError, match="the test body failed"):
-        with the_cluster:
-            up = time.monotonic() - started
-            assert the_cluster.console.answers()
-            assert the_cluster.core.alive() and the_cluster.broker.status()["running"]
-            assert set(the_cluster.servers) == {"s1", "s2"}
-            toxiproxy = the_cluster.links.server.process
-            work_dir = the_cluster.work_dir
-            broker = the_cluster.broker
-            s1 = the_cluster.server("s1")
-            cut, paused = the_cluster.faults.cut(s1.ssh), the_cluster.faults.pause(the_cluster.core)
-            down_started = time.monotonic()
-            raise RuntimeError("the test body failed")
+    with pytest.raises(RuntimeError, match="the test body failed"), the_cluster:
+        up = time.monotonic() - started
+        assert the_cluster.console.answers()
+        assert the_cluster.core.alive() and the_cluster.broker.status()["running"]
+        assert set(the_cluster.servers) == {"s1", "s2"}
+        toxiproxy = the_cluster.links.server.process
+        work_dir = the_cluster.work_dir
+        broker = the_cluster.broker
+        s1 = the_cluster.server("s1")
+        cut, paused = the_cluster.faults.cut(s1.ssh), the_cluster.faults.pause(the_cluster.core)
+        down_started = time.monotonic()
+        raise RuntimeError("the test body failed")
     down = time.monotonic() - down_started
     print(f"cluster with broker and 2 servers: up {up:.2f} s, down {down:.2f} s")
     assert the_cluster.leftover_processes() == []

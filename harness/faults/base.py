@@ -68,7 +68,7 @@ class Nemesis(ABC):
 
     # -- what a kind implements --
 
-    def setup(self) -> None:
+    def setup(self) -> None:  # noqa: B027 - optional: most kinds have nothing to check
         """Check that the fault can be injected now, before anything is recorded."""
 
     @abstractmethod

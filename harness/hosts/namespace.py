@@ -254,7 +254,5 @@ def _state(pid: int) -> str:
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # ended meanwhile
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass  # ended meanwhile
