@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from harness.cluster import purge_event_queue
 from harness.waiting import wait_for
 from support.console_process import ConsoleProcess
-from support.integration import purge_event_queue
 from support.runtime import POLL, Runtime
 
 pytestmark = pytest.mark.integration

@@ -23,10 +23,10 @@ import pika
 import psutil
 import pytest
 
+from harness.cluster import purge_event_queue
 from harness.processes import processes_mentioning
 from support.integration import (
     new_broker_dir,
-    purge_event_queue,
     remove_broker_dir,
     require_integration_environment,
 )

@@ -12,13 +12,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import pika
 import psutil
 import pytest
 
 from harness.processes import processes_mentioning
 from tengine_min.broker import RABBITMQ_SERVER, Broker
-from tengine_min.bus import topology
 
 SKIP_VARIABLE = "TENGINE_SKIP_INTEGRATION"
 
@@ -59,11 +57,3 @@ def remove_broker_dir(folder: Path) -> list[psutil.Process]:
     return leftovers
 
 
-def purge_event_queue(url: str) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        channel = connection.channel()
-        topology.declare(channel)
-        channel.queue_purge(topology.QUEUE_NAME)
-    finally:
-        connection.close()
